@@ -1,0 +1,138 @@
+"""Citizen events: the competence card (kompetencekort) and what changes about the citizen."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.common import (
+    Cefr,
+    EscoOccupationUri,
+    EscoSkillUri,
+    PostalCode,
+    PseudonymousId,
+)
+from schemas.envelope import EventPayload, MunicipalityCode
+from schemas.topics import CITIZENS
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProgrammeStatus(_Doc):
+    """What programme gates need: the birth year is used for eligibility only, never scoring."""
+
+    target_group: Literal[
+        "integration", "cash_benefit", "unemployment_benefit", "youth", "other"
+    ] = "integration"
+    residence_basis: (
+        Literal["refugee", "family_reunified", "eu", "work", "danish", "other"] | None
+    ) = None
+    arrival_date: dt.date | None = None
+    birth_year: int | None = Field(default=None, ge=1940, le=2015)
+
+
+class DanishLevel(_Doc):
+    course: Literal["DU1", "DU2", "DU3"] | None = None
+    module: int | None = Field(default=None, ge=1, le=6)
+    cefr: Cefr | None = None
+
+
+class Experience(_Doc):
+    title: str = Field(min_length=1, max_length=200)
+    esco_occupation_uri: EscoOccupationUri | None = None
+    years: float = Field(ge=0, le=60)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+
+
+class SkillClaim(_Doc):
+    label: str = Field(min_length=1, max_length=200)
+    esco_skill_uri: EscoSkillUri | None = None
+
+
+class Education(_Doc):
+    isced_level: int | None = Field(default=None, ge=0, le=8)
+
+
+class Availability(_Doc):
+    hours_per_week: float = Field(gt=0, le=60)
+    available_from: dt.date | None = None
+
+
+class Location(_Doc):
+    postal_code: PostalCode
+    max_commute_km: float = Field(default=25, ge=0, le=300)
+
+
+class JobWish(_Doc):
+    title: str = Field(min_length=1, max_length=200)
+    esco_occupation_uri: EscoOccupationUri | None = None
+
+
+class CompetenceCard(_Doc):
+    """The kompetencekort as the API accepts it (see tests/data/competence_card_*.json)."""
+
+    citizen_id: PseudonymousId
+    municipality_code: MunicipalityCode
+    programme: ProgrammeStatus = Field(default_factory=ProgrammeStatus)
+    danish: DanishLevel = Field(default_factory=DanishLevel)
+    experience: list[Experience] = Field(default_factory=list, max_length=50)
+    skills: list[SkillClaim] = Field(default_factory=list, max_length=200)
+    education: Education = Field(default_factory=Education)
+    driving_licences: list[str] = Field(default_factory=list, max_length=20)
+    certificates: list[str] = Field(default_factory=list, max_length=50)
+    availability: Availability
+    location: Location
+    job_wishes: list[JobWish] = Field(default_factory=list, max_length=20)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class _CitizenEvent(EventPayload):
+    topic: ClassVar[str] = CITIZENS.name
+    citizen_id: PseudonymousId
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.citizen_id
+
+
+class CompetenceCardRegistered(_CitizenEvent):
+    event_type: ClassVar[str] = "CompetenceCardRegistered"
+    version: int = Field(ge=1, description="Card version after this event (1 here).")
+    card: CompetenceCard
+
+
+class CompetenceCardUpdated(_CitizenEvent):
+    event_type: ClassVar[str] = "CompetenceCardUpdated"
+    version: int = Field(ge=2, description="Card version after this event.")
+    card: CompetenceCard
+
+
+class CitizenAvailabilityChanged(_CitizenEvent):
+    event_type: ClassVar[str] = "CitizenAvailabilityChanged"
+    available: bool
+    available_from: dt.date | None = None
+    hours_per_week: float | None = Field(default=None, gt=0, le=60)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ConsentGiven(_CitizenEvent):
+    event_type: ClassVar[str] = "ConsentGiven"
+    consent_id: str = Field(min_length=1, max_length=64)
+    scope: Literal["employer", "all"]
+    employer_cvr: str | None = Field(default=None, pattern=r"^\d{8}$")
+
+
+class ConsentWithdrawn(_CitizenEvent):
+    event_type: ClassVar[str] = "ConsentWithdrawn"
+    consent_id: str = Field(min_length=1, max_length=64)
+    scope: Literal["employer", "all"]
+    employer_cvr: str | None = Field(default=None, pattern=r"^\d{8}$")
+
+
+class ErasureRequested(_CitizenEvent):
+    event_type: ClassVar[str] = "ErasureRequested"
+    reason: str | None = Field(default=None, max_length=500)

@@ -1,0 +1,114 @@
+"""The `jobmatch` command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="jobmatch: event-sourced matching of citizens to employers.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
+app.add_typer(schemas_app, name="schemas")
+err = Console(stderr=True)
+
+DEFAULT_PORT_BASE = 8700
+
+
+def _home(home: Path | None) -> Path:
+    return (home or Path(os.environ.get("JOBMATCH_HOME", "var"))).resolve()
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def up(
+    port_base: Annotated[int, typer.Option(help="events=N, profiles=N+1, matching=N+2, "
+                                           "broker=N+3, redis=N+4, s3=N+5")] = DEFAULT_PORT_BASE,
+    memory: Annotated[bool, typer.Option(help="Throwaway broker and Redis (nothing kept)")] = False,
+    demo: Annotated[bool, typer.Option(help="Load the example cards and job orders")] = False,
+    home: Annotated[Path | None, typer.Option(help="Data folder (default $JOBMATCH_HOME or ./var)")] = None,
+) -> None:
+    """Start the whole stack on 127.0.0.1 and keep it running until Ctrl-C."""
+    from services.demo import load_examples
+    from services.stack import Ports, Stack
+
+    stack = Stack(
+        home=_home(home),
+        ports=Ports(port_base),
+        memory=memory,
+        bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        redis_url=os.environ.get("REDIS_URL") or None,
+    )
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with err.status("starting broker and redis"):
+            stack.start_stores()
+        err.print(f"broker: {stack.bootstrap}  redis: {stack.redis_url}  data: {stack.home}")
+        with err.status("starting services"):
+            stack.start_services()
+        for name, url in stack.urls.items():
+            print(f"{name}: {url}", flush=True)
+        if demo:
+            load_examples(stack.urls["events"])
+            err.print("demo: loaded 3 competence cards and 2 job orders; try "
+                      f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions")
+        print("ready", flush=True)
+        while True:
+            for proc in stack.procs:
+                if not proc.alive():
+                    err.print(f"[red]{proc.name} exited[/red]\n{proc.log_tail()}")
+                    raise typer.Exit(1)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        err.print("stopping")
+    except Exception as exc:
+        err.print(f"[red]start-up failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        stack.stop()
+
+
+@app.command()
+def demo(
+    events_url: Annotated[str, typer.Option(help="Events API of a running stack")] = (
+        f"http://127.0.0.1:{DEFAULT_PORT_BASE}"
+    ),
+) -> None:
+    """Load the example cards and job orders into a running stack."""
+    from services.demo import load_examples
+
+    for answer in load_examples(events_url):
+        print(f"{answer['event_type']} {answer['aggregate_id']} v{answer['version']}")
+
+
+@schemas_app.command("export")
+def schemas_export(
+    check: Annotated[bool, typer.Option(help="Only report stale files; exit 1 if any")] = False,
+) -> None:
+    """Write JSON Schema per event into schemas/json/ and schemas/asyncapi.yaml."""
+    from schemas.export import stale_files, write_all
+
+    if check:
+        stale = stale_files()
+        for path in stale:
+            print(f"stale: {path}")
+        raise typer.Exit(1 if stale else 0)
+    for path in write_all():
+        print(path)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Thin aiokafka helpers shared by the services: topics, producers, readiness, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.topics import CATALOGUE, Topic
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE) -> list[str]:
+    """Create each missing topic with its catalogued partition count; return those created.
+
+    Never rely on auto-creation: it picks the broker's default partition count.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        for topic in topics:
+            if topic.name in existing:
+                continue
+            try:
+                await admin.create_topics(
+                    [NewTopic(topic.name, num_partitions=topic.partitions, replication_factor=1)]
+                )
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    return created
+
+
+def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
+    """acks=all: a command is answered only when the broker has the event."""
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "linger_ms": 2,
+        "request_timeout_ms": 15000,
+        # The broker has no idempotent producer (InitProducerId fails); see notes on broker.
+        "enable_idempotence": False,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+
+
+async def broker_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        await asyncio.wait_for(admin.list_topics(), timeout)
+        return True
+    except Exception:
+        return False
+    finally:
+        try:
+            await admin.close()
+        except Exception:
+            log.debug("admin close failed", exc_info=True)
+
+
+async def read_until(
+    consumer: AIOKafkaConsumer,
+    stop_at: dict[TopicPartition, int],
+    batch_timeout_ms: int = 200,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Yield records of assigned partitions until each reaches its `stop_at` offset.
+
+    The stop offsets come from the caller (tracked or committed positions, or the fetch
+    highwater), never from ListOffsets(LATEST), which the embedded broker answers wrongly.
+    """
+    pending = {tp: off for tp, off in stop_at.items() if off > 0}
+    while pending:
+        batch = await consumer.getmany(*pending, timeout_ms=batch_timeout_ms)
+        for tp, records in batch.items():
+            for record in records:
+                if tp in pending and record.offset < pending[tp]:
+                    yield record
+        for tp in list(pending):
+            if await consumer.position(tp) >= pending[tp]:
+                del pending[tp]
+
+
+async def caught_up_offsets(
+    consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition], timeout: float = 10.0
+) -> dict[TopicPartition, int]:
+    """The true end of each partition, learned from fetch responses' highwater marks.
+
+    Used instead of `end_offsets()`. The consumer must be assigned and positioned; this
+    fetches (and discards nothing: it seeks back) until every partition has reported one.
+    """
+    parts = list(partitions)
+    start = {tp: await consumer.position(tp) for tp in parts}
+    deadline = asyncio.get_running_loop().time() + timeout
+    ends: dict[TopicPartition, int] = {}
+    while len(ends) < len(parts):
+        await consumer.getmany(*[tp for tp in parts if tp not in ends], timeout_ms=100)
+        for tp in parts:
+            hw = consumer.highwater(tp)
+            if hw is not None and tp not in ends:
+                ends[tp] = hw
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"no highwater from the broker for {set(parts) - set(ends)}")
+    for tp, offset in start.items():
+        consumer.seek(tp, offset)
+    return ends

@@ -1,0 +1,31 @@
+"""The contract examples (three cards, two job orders) and a loader for a running stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+
+
+def example_documents() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    cards = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("competence_card_*.json"))]
+    orders = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("job_order_*.json"))]
+    return cards, orders
+
+
+def load_examples(events_url: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Post the examples through the events API, as a consultant would."""
+    cards, orders = example_documents()
+    headers = {"X-Actor-Role": "consultant", "X-Actor-Id": "demo"}
+    answers = []
+    with httpx.Client(base_url=events_url, timeout=timeout, headers=headers) as client:
+        for path, docs in (("/v1/competence-cards", cards), ("/v1/job-orders", orders)):
+            for doc in docs:
+                response = client.post(path, json=doc)
+                response.raise_for_status()
+                answers.append(response.json())
+    return answers

@@ -1,0 +1,51 @@
+"""Composition root of the matching service: settings -> state, app, agents, pages."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import faust
+
+from services.common.logs import configure_logging
+from services.matching.agents import INPUTS, register_agents
+from services.matching.app import create_app
+from services.matching.domain.state import MatchingState
+from services.matching.linking import default_linker, distance_km
+from services.matching.replay import replay_committed
+from services.matching.settings import MatchingSettings
+from services.matching.web import register_pages
+
+
+@dataclass
+class MatchingService:
+    app: faust.App
+    state: MatchingState
+    settings: MatchingSettings
+
+
+def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
+    settings = settings or MatchingSettings()  # type: ignore[call-arg]
+    configure_logging("matching", settings.log_level)
+    state = MatchingState(default_linker(), distance_km, k=settings.matching_top_k)
+    ready = asyncio.Event()
+    app = create_app(settings)
+    register_agents(app, state, ready)
+    register_pages(app, state, ready, settings.kafka_bootstrap_servers)
+
+    @app.task
+    async def rebuild_state() -> None:
+        await replay_committed(
+            state, settings.kafka_bootstrap_servers, settings.matching_group_id, INPUTS
+        )
+        ready.set()
+
+    return MatchingService(app, state, settings)
+
+
+def run() -> None:
+    service = bootstrap()
+    worker = faust.Worker(
+        service.app, loglevel=service.settings.log_level.lower(), override_logging=False
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,192 @@
+"""The rule score (model "rules-1"): hard requirements filter, weighted factors rank.
+
+Pure: a pair of profiles and a distance function in, a scored match or an exclusion out.
+Issue "learned matching" replaces the weighted sum with a trained model; the filters stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from schemas.common import CEFR_LEVELS
+from schemas.placements import Reason
+from services.matching.domain import eligibility
+from services.matching.domain.features import CardProfile, Occupation, OrderProfile
+from services.matching.domain.text import phrase_covered
+
+MODEL_VERSION = "rules-1"
+DistanceFn = Callable[[str, str], float | None]
+
+WEIGHTS: dict[str, float] = {
+    "skills": 0.25,
+    "experience": 0.20,
+    "wishes": 0.15,
+    "distance": 0.15,
+    "danish": 0.10,
+    "hours": 0.10,
+    "start": 0.05,
+}
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: float
+    reasons: tuple[Reason, ...]
+    missing: tuple[str, ...]
+    eligibility: eligibility.Eligibility
+
+
+@dataclass(frozen=True)
+class Excluded:
+    reasons: tuple[str, ...]
+
+
+def occupation_similarity(a: Occupation, b: Occupation) -> float:
+    if a.uri and a.uri == b.uri:
+        return 1.0
+    if not a.isco or not b.isco:
+        return 0.0
+    for digits, value in ((4, 0.75), (3, 0.5), (2, 0.25)):
+        if a.isco[:digits] == b.isco[:digits]:
+            return value
+    return 0.0
+
+
+def _skill_met(card: CardProfile, uris: frozenset[str], phrase: frozenset[str]) -> bool:
+    if uris & card.skill_uris:
+        return True
+    return any(phrase_covered(phrase, have) for have in card.skill_terms)
+
+
+def hard_filter(card: CardProfile, order: OrderProfile) -> list[str]:
+    """Why the citizen cannot take this job at all (empty when nothing stops it)."""
+    missing = [f"certificate:{c}" for c in sorted(order.certificates - card.certificates)]
+    missing += [f"driving_licence:{c}" for c in sorted(order.licences - card.licences)]
+    if card.danish_rank < order.danish_min_rank:
+        missing.append(f"danish_min:{CEFR_LEVELS[order.danish_min_rank - 1]}")
+    missing += [
+        f"skill:{s.label}" for s in order.skills if s.must and not _skill_met(card, s.uris, s.terms)
+    ]
+    return missing
+
+
+def _reason(code: str, weight: float, value: float, da: str, en: str) -> Reason:
+    return Reason(code=code, text_da=da, text_en=en, contribution=round(weight * value, 4))
+
+
+def score(card: CardProfile, order: OrderProfile, distance_km: DistanceFn) -> Scored | Excluded:
+    blocked = hard_filter(card, order)
+    elig = eligibility.check(card.card, order.order.programme, order.start_date)
+    if not elig.eligible:
+        blocked += [f"eligibility:{r}" for r in elig.reasons]
+    if blocked:
+        return Excluded(tuple(blocked))
+
+    reasons: list[Reason] = []
+    missing: list[str] = []
+
+    met = [s for s in order.skills if _skill_met(card, s.uris, s.terms)]
+    missing += [f"skill:{s.label}" for s in order.skills if s not in met]
+    skills = len(met) / len(order.skills) if order.skills else 0.5
+    reasons.append(
+        _reason(
+            "skills",
+            WEIGHTS["skills"],
+            skills,
+            f"{len(met)} af {len(order.skills)} efterspurgte kompetencer",
+            f"{len(met)} of {len(order.skills)} requested skills",
+        )
+    )
+
+    best_years, best_sim = 0.0, 0.0
+    for item in card.experience:
+        sim = occupation_similarity(item.occupation, order.occupation)
+        if sim > best_sim or (sim == best_sim and item.years > best_years):
+            best_sim, best_years = sim, item.years
+    # Similar experience counts more with time in it; three years is treated as seasoned.
+    experience = best_sim * (0.6 + 0.4 * min(best_years, 3.0) / 3.0) if best_sim else 0.0
+    reasons.append(
+        _reason(
+            "experience",
+            WEIGHTS["experience"],
+            experience,
+            f"{best_years:g} års erfaring i lignende job"
+            if best_sim
+            else "Ingen erfaring i lignende job",
+            f"{best_years:g} years in similar work"
+            if best_sim
+            else "No experience in similar work",
+        )
+    )
+
+    wishes = max((occupation_similarity(w, order.occupation) for w in card.wishes), default=0.0)
+    reasons.append(
+        _reason(
+            "wishes",
+            WEIGHTS["wishes"],
+            wishes,
+            "Matcher borgerens jobønske"
+            if wishes >= 0.75
+            else "Ligger uden for borgerens jobønsker",
+            "Matches the citizen's job wish"
+            if wishes >= 0.75
+            else "Outside the citizen's job wishes",
+        )
+    )
+
+    km = distance_km(card.postal_code, order.postal_code)
+    if km is None:
+        distance = 0.5 if card.municipality_code == order.order.municipality_code else 0.0
+        da, en = "Afstand ukendt", "Distance unknown"
+    else:
+        distance = max(0.0, 1.0 - km / card.max_commute_km) if card.max_commute_km else 0.0
+        da, en = f"{km:.0f} km hjemmefra", f"{km:.0f} km from home"
+        if km > card.max_commute_km:
+            missing.append(f"commute:{km:.0f}>{card.max_commute_km:g}km")
+    reasons.append(_reason("distance", WEIGHTS["distance"], distance, da, en))
+
+    have = CEFR_LEVELS[card.danish_rank - 1] if card.danish_rank else "ingen"
+    need = CEFR_LEVELS[order.danish_min_rank - 1] if order.danish_min_rank else None
+    danish = min(1.0, 0.7 + 0.15 * (card.danish_rank - order.danish_min_rank))
+    reasons.append(
+        _reason(
+            "danish",
+            WEIGHTS["danish"],
+            danish,
+            f"Dansk {have} opfylder {need}" if need else f"Dansk {have}, intet krav",
+            f"Danish {have} meets {need}" if need else f"Danish {have}, no requirement",
+        )
+    )
+
+    gap = abs(card.hours_per_week - order.hours_per_week)
+    hours = max(0.0, 1.0 - gap / order.hours_per_week)
+    reasons.append(
+        _reason(
+            "hours",
+            WEIGHTS["hours"],
+            hours,
+            f"Kan {card.hours_per_week:g} af {order.hours_per_week:g} timer/uge",
+            f"Available {card.hours_per_week:g} of {order.hours_per_week:g} hours/week",
+        )
+    )
+
+    late = (
+        (card.available_from - order.start_date).days
+        if card.available_from and order.start_date
+        else 0
+    )
+    start = 1.0 if late <= 0 else max(0.0, 1.0 - late / 60.0)
+    reasons.append(
+        _reason(
+            "start",
+            WEIGHTS["start"],
+            start,
+            "Kan starte til tiden" if late <= 0 else f"Ledig {late} dage efter start",
+            "Can start on time" if late <= 0 else f"Available {late} days after the start",
+        )
+    )
+
+    total = sum(r.contribution for r in reasons)
+    reasons.sort(key=lambda r: -r.contribution)
+    return Scored(round(min(1.0, total), 4), tuple(reasons), tuple(missing), elig)

@@ -1,0 +1,37 @@
+"""HTTP pages of the matching worker: health, readiness and the state digest."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from services.common.kafka import broker_reachable
+from services.matching.domain.state import MatchingState
+
+
+def register_pages(
+    app: faust.App, state: MatchingState, ready: asyncio.Event, bootstrap: str
+) -> None:
+    @app.page("/health")
+    async def health(self: View, request: Request) -> Response:
+        return self.json({"status": "ok", "service": "matching"})
+
+    @app.page("/ready")
+    async def readiness(self: View, request: Request) -> Response:
+        broker = await broker_reachable(bootstrap)
+        body: dict[str, Any] = {
+            "service": "matching",
+            "broker": broker,
+            "state_replayed": ready.is_set(),
+        }
+        ok = broker and ready.is_set()
+        body["status"] = "ready" if ok else "not ready"
+        return self.json(body, status=200 if ok else 503)
+
+    @app.page("/v1/state")
+    async def snapshot(self: View, request: Request) -> Response:
+        """The state in canonical form plus its digest (for restart-vs-replay checks)."""
+        return self.json({"digest": state.digest(), "state": state.snapshot()})

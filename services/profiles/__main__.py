@@ -1,0 +1,3 @@
+from services.profiles.bootstrap import run
+
+run()

@@ -1,0 +1,74 @@
+"""The profiles service: projection loop plus query API, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from services.common.errors import install_error_handlers
+from services.common.health import health_router, redis_check
+from services.common.kafka import broker_reachable
+from services.profiles.api import router
+from services.profiles.projector import Projector
+from services.profiles.settings import ProfilesSettings
+from services.profiles.store import ViewStore
+
+DESCRIPTION = """Query API of jobmatch: views of the event log, kept in Redis.
+
+This service uses the ESCO classification of the European Commission."""
+
+
+def create_app(settings: ProfilesSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(settings.redis_url)
+        projector = Projector(settings.kafka_bootstrap_servers, ViewStore(redis))
+        stop = asyncio.Event()
+        task = asyncio.create_task(projector.run(stop), name="projector")
+        app.state.redis = redis
+        app.state.projector = projector
+        app.state.projector_task = task
+        try:
+            yield
+        finally:
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+            await redis.aclose()
+
+    app = FastAPI(title="jobmatch profiles", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+
+    async def broker() -> bool:
+        return await broker_reachable(settings.kafka_bootstrap_servers)
+
+    async def redis() -> bool:
+        return await redis_check(app.state.redis)()
+
+    async def projector() -> bool:
+        task: asyncio.Task[None] = app.state.projector_task
+        return bool(app.state.projector.running) and not task.done()
+
+    app.include_router(
+        health_router("profiles", {"broker": broker, "redis": redis, "projector": projector})
+    )
+    app.include_router(router)
+
+    @app.get("/v1/projections/status", tags=["operations"], summary="Applied events and lag")
+    async def status() -> dict[str, Any]:
+        p: Projector = app.state.projector
+        return {
+            "running": p.running,
+            "applied": p.applied,
+            "dead_lettered": p.dead_lettered,
+            "lag": p.lag(),
+            "positions": {f"{t}:{n}": off for (t, n), off in sorted(p.positions.items())},
+        }
+
+    return app

@@ -1,0 +1,33 @@
+"""Redis key layout of the views (one place, so API and projections agree)."""
+
+from __future__ import annotations
+
+PREFIX = "jm:view:"
+
+
+def citizen(citizen_id: str) -> str:
+    return f"{PREFIX}citizen:{citizen_id}"
+
+
+def citizen_suggestions(citizen_id: str) -> str:
+    return f"{PREFIX}citizen:{citizen_id}:suggestions"
+
+
+def job_order(job_order_id: str) -> str:
+    return f"{PREFIX}job-order:{job_order_id}"
+
+
+def order_ranking(job_order_id: str) -> str:
+    return f"{PREFIX}job-order:{job_order_id}:ranking"
+
+
+def order_suggestions(job_order_id: str) -> str:
+    return f"{PREFIX}job-order:{job_order_id}:suggestions"
+
+
+def employer(cvr: str) -> str:
+    return f"{PREFIX}employer:{cvr}"
+
+
+def tracking(view: str) -> str:
+    return f"{PREFIX}tracking:{view}"

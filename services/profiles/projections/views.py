@@ -1,0 +1,109 @@
+"""The skeleton's views, as pure handlers: event -> writes.
+
+- citizen (hash): the current card, its version, availability;
+- citizen suggestions (hash): open suggestions of the citizen, by job order;
+- job order (hash): the order, its version and status;
+- job order ranking (sorted set) + suggestions (hash): ranked suggestions with reasons;
+- employer (hash): name and CVR.
+Every write is keyed by the aggregate and sets absolute values, so applying an event twice
+gives the same view.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from schemas.citizens import (
+    CitizenAvailabilityChanged,
+    CompetenceCardRegistered,
+    CompetenceCardUpdated,
+    ErasureRequested,
+)
+from schemas.envelope import Event
+from schemas.jobs import EmployerRegistered, JobOrderClosed, JobOrderPosted, JobOrderUpdated
+from schemas.placements import PlacementSuggested, SuggestionRetracted
+from services.profiles.projections import keys
+from services.profiles.projections.writes import (
+    Delete,
+    HashDelete,
+    HashSet,
+    HashUpdate,
+    Write,
+    ZAdd,
+    ZRemove,
+)
+
+
+def dump(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def _fields(event: Event, **values: Any) -> tuple[tuple[str, str], ...]:
+    values["updated_at"] = event.occurred_at.isoformat()
+    values["last_event_type"] = event.event_type
+    return tuple(
+        (name, value if isinstance(value, str) else dump(value))
+        for name, value in sorted(values.items())
+    )
+
+
+def project(event: Event) -> list[Write]:
+    """All writes one event causes across the skeleton's views."""
+    p = event.payload
+    if isinstance(p, CompetenceCardRegistered | CompetenceCardUpdated):
+        fields = _fields(
+            event,
+            citizen_id=p.citizen_id,
+            municipality_code=p.card.municipality_code,
+            version=p.version,
+            card=p.card.model_dump(mode="json"),
+        )
+        return [HashUpdate(keys.citizen(p.citizen_id), fields)]
+    if isinstance(p, CitizenAvailabilityChanged):
+        return [HashUpdate(keys.citizen(p.citizen_id), _fields(event, available=p.available))]
+    if isinstance(p, ErasureRequested):
+        return [Delete(keys.citizen(p.citizen_id)), Delete(keys.citizen_suggestions(p.citizen_id))]
+    if isinstance(p, EmployerRegistered):
+        return [HashUpdate(keys.employer(p.cvr), _fields(event, cvr=p.cvr, name=p.name))]
+    if isinstance(p, JobOrderPosted | JobOrderUpdated):
+        fields = _fields(
+            event,
+            job_order_id=p.job_order_id,
+            version=p.version,
+            status="open",
+            order=p.order.model_dump(mode="json"),
+        )
+        return [HashUpdate(keys.job_order(p.job_order_id), fields)]
+    if isinstance(p, JobOrderClosed):
+        status = f"closed_{p.reason}"
+        return [HashUpdate(keys.job_order(p.job_order_id), _fields(event, status=status))]
+    if isinstance(p, PlacementSuggested):
+        doc = dump(
+            {
+                "suggestion_id": p.suggestion_id,
+                "job_order_id": p.job_order_id,
+                "citizen_id": p.citizen_id,
+                "score": p.score,
+                "rank_at_suggestion": p.rank,
+                "model_version": p.model_version,
+                "card_version": p.card_version,
+                "order_version": p.order_version,
+                "reasons": [r.model_dump() for r in p.reasons],
+                "missing": p.missing,
+                "suggested_at": event.occurred_at.isoformat(),
+                "event_id": str(event.event_id),
+            }
+        )
+        return [
+            ZAdd(keys.order_ranking(p.job_order_id), p.citizen_id, p.score),
+            HashSet(keys.order_suggestions(p.job_order_id), p.citizen_id, doc),
+            HashSet(keys.citizen_suggestions(p.citizen_id), p.job_order_id, doc),
+        ]
+    if isinstance(p, SuggestionRetracted):
+        return [
+            ZRemove(keys.order_ranking(p.job_order_id), p.citizen_id),
+            HashDelete(keys.order_suggestions(p.job_order_id), p.citizen_id),
+            HashDelete(keys.citizen_suggestions(p.citizen_id), p.job_order_id),
+        ]
+    return []

@@ -1,0 +1,113 @@
+"""The projection loop: read the log from the tracked positions, apply views, repeat.
+
+Partitions are assigned directly (no consumer group): one projector owns one keyspace, and
+its positions live in Redis with the views rather than in the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from schemas.registry import REGISTRY
+from schemas.topics import DEAD_LETTER, DOMAIN_TOPICS, Topic
+from services.common.deadletter import dead_letter_headers
+from services.common.kafka import make_producer
+from services.profiles.projections.views import project
+from services.profiles.projections.writes import Write
+from services.profiles.store import TopicPartitionKey, ViewStore
+
+log = logging.getLogger(__name__)
+
+
+class Projector:
+    def __init__(
+        self,
+        bootstrap: str,
+        store: ViewStore,
+        topics: tuple[Topic, ...] = DOMAIN_TOPICS,
+        max_batch: int = 2000,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._store = store
+        self._topics = topics
+        self._max_batch = max_batch
+        self.applied = 0
+        self.dead_lettered = 0
+        self.running = False
+        self.positions: dict[TopicPartitionKey, int] = {}
+        self.highwater: dict[TopicPartitionKey, int] = {}
+
+    def lag(self) -> int:
+        return sum(
+            max(0, hw - self.positions.get(tp, 0)) for tp, hw in self.highwater.items()
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        producer = make_producer(self._bootstrap)
+        await consumer.start()
+        await producer.start()
+        try:
+            parts = [TopicPartition(t.name, p) for t in self._topics for p in range(t.partitions)]
+            consumer.assign(parts)
+            self.positions = await self._store.positions()
+            for tp in parts:
+                consumer.seek(tp, self.positions.get((tp.topic, tp.partition), 0))
+            self.running = True
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200, max_records=self._max_batch)
+                for tp in parts:
+                    hw = consumer.highwater(tp)
+                    if hw is not None:
+                        self.highwater[(tp.topic, tp.partition)] = hw
+                if batch:
+                    await self._apply(batch, producer)
+        finally:
+            self.running = False
+            await consumer.stop()
+            await producer.stop()
+
+    async def _apply(
+        self,
+        batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        producer: AIOKafkaProducer,
+    ) -> None:
+        writes: list[Write] = []
+        positions: dict[TopicPartitionKey, int] = {}
+        for tp, records in batch.items():
+            for record in records:
+                try:
+                    writes += project(REGISTRY.decode(record.value or b""))
+                    self.applied += 1
+                except ValueError as exc:
+                    await self._dead_letter(producer, record, str(exc))
+                positions[(tp.topic, tp.partition)] = record.offset + 1
+        await self._store.apply(writes, positions)
+        self.positions.update(positions)
+
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], reason: str
+    ) -> None:
+        log.warning("dead-lettered", extra={"topic": record.topic, "offset": record.offset})
+        await producer.send_and_wait(
+            DEAD_LETTER.name,
+            key=record.key,
+            value=record.value,
+            headers=dead_letter_headers(
+                source_topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                consumer="profiles",
+                reason=reason,
+            ),
+        )
+        self.dead_lettered += 1

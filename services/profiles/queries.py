@@ -1,0 +1,49 @@
+"""Read models as the API returns them, assembled from the Redis views."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.profiles.projections import keys
+
+
+def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field, value in raw.items():
+        text = value.decode()
+        try:
+            out[field.decode()] = json.loads(text)
+        except json.JSONDecodeError:
+            out[field.decode()] = text
+    return out
+
+
+def _ranked(raw: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    docs = [json.loads(v) for v in raw.values()]
+    # Best first; ties by citizen id so every reader sees the same order.
+    docs.sort(key=lambda d: (-d["score"], d["citizen_id"], d["job_order_id"]))
+    for rank, doc in enumerate(docs, start=1):
+        doc["rank"] = rank
+    return docs
+
+
+async def job_order(redis: Redis, job_order_id: str) -> dict[str, Any] | None:
+    raw = await redis.hgetall(keys.job_order(job_order_id))
+    return _decode(raw) if raw else None
+
+
+async def job_order_suggestions(redis: Redis, job_order_id: str) -> list[dict[str, Any]]:
+    return _ranked(await redis.hgetall(keys.order_suggestions(job_order_id)))
+
+
+async def citizen(redis: Redis, citizen_id: str) -> dict[str, Any] | None:
+    raw = await redis.hgetall(keys.citizen(citizen_id))
+    if not raw:
+        return None
+    doc = _decode(raw)
+    doc.setdefault("available", True)
+    doc["suggestions"] = _ranked(await redis.hgetall(keys.citizen_suggestions(citizen_id)))
+    return doc

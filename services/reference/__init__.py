@@ -1,0 +1,1 @@
+"""Vendored reference data (ESCO, Danish postal codes and municipalities) and lookups."""

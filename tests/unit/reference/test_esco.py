@@ -332,3 +332,23 @@ def test_data_folder_is_small_and_attributed() -> None:
     assert "This service uses the ESCO classification of the European Commission." in attribution
     for needle in ("DAWA", "PostNord", "GeoNames", "CC-BY 4.0", "ODbL"):
         assert needle in attribution
+
+
+def test_word_composed_counts_equal_sklearn_char_wb() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    labels = [
+        "operate forklift",
+        "clean clean floors",
+        "social og sundhedshjælper",
+        "kok",
+        "pack goods by hand",
+        "a",
+    ]
+    model = esco._fit([label.split() for label in labels], (2, 4))
+    assert model is not None
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+    expected = reference.fit_transform(labels)
+    ours = model.matrix.tocsr()
+    # Column order differs; the label-by-label cosine similarities must not.
+    assert (ours @ ours.T).toarray() == pytest.approx((expected @ expected.T).toarray(), abs=1e-5)

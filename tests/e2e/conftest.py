@@ -1,0 +1,17 @@
+"""The whole stack as `jobmatch up` runs it: own broker, own Redis, three service processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.stack import Stack
+from tests.conftest import free_port_base
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(home=tmp_path_factory.mktemp("stack"), ports=free_port_base(), memory=True)
+    with running.running():
+        yield running

@@ -1,0 +1,80 @@
+"""The contract examples through the running system: events API in, profiles API out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from services.demo import example_documents
+from services.stack import Stack
+
+
+def _poll(url: str, ok: Any, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(url, timeout=2)
+        if response.status_code == 200:
+            last = response.json()
+            if ok(last):
+                return last
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not reach the expected state in {timeout}s: {last}")
+
+
+def _ids(doc: dict[str, Any]) -> list[str]:
+    return [s["citizen_id"] for s in doc["suggestions"]]
+
+
+def test_examples_give_the_expected_suggestions(stack: Stack) -> None:
+    events, profiles = stack.urls["events"], stack.urls["profiles"]
+    cards, orders = example_documents()
+    for path, docs in (("/v1/competence-cards", cards), ("/v1/job-orders", orders)):
+        for doc in docs:
+            assert httpx.post(events + path, json=doc, timeout=10).status_code == 202
+    posted = time.monotonic()
+
+    lager = _poll(
+        f"{profiles}/v1/job-orders/jo-4410-aarhus-lager/suggestions",
+        lambda d: bool(d["suggestions"]),
+    )
+    kantine = _poll(
+        f"{profiles}/v1/job-orders/jo-4411-aarhus-kantine/suggestions",
+        lambda d: bool(d["suggestions"]),
+    )
+    assert time.monotonic() - posted < 10
+    assert _ids(lager)[0] == "cit-7f3a9c2e"
+    assert not {"cit-2b8e41d0", "cit-c91d7a55"} & set(_ids(lager))
+    assert "cit-2b8e41d0" in _ids(kantine)
+    assert "cit-7f3a9c2e" not in _ids(kantine) and "cit-c91d7a55" not in _ids(kantine)
+
+    top = lager["suggestions"][0]
+    assert 0 < top["score"] <= 1 and top["rank"] == 1 and top["model_version"] == "rules-1"
+    assert {r["code"] for r in top["reasons"]} >= {"skills", "danish", "distance"}
+
+    citizen = httpx.get(f"{profiles}/v1/citizens/cit-7f3a9c2e", timeout=5).json()
+    assert citizen["card"]["certificates"] == ["truckcertifikat"]
+    assert [s["job_order_id"] for s in citizen["suggestions"]] == ["jo-4410-aarhus-lager"]
+    order = httpx.get(f"{profiles}/v1/job-orders/jo-4410-aarhus-lager", timeout=5).json()
+    assert order["status"] == "open" and order["order"]["programme"] == "IGU"
+
+
+def test_unknown_ids_are_404(stack: Stack) -> None:
+    profiles = stack.urls["profiles"]
+    for path in (
+        "/v1/citizens/cit-nobody",
+        "/v1/job-orders/jo-none",
+        "/v1/job-orders/jo-none/suggestions",
+    ):
+        response = httpx.get(profiles + path, timeout=5)
+        assert response.status_code == 404
+        assert "not found" in response.json()["detail"]
+
+
+def test_every_service_is_healthy_and_ready(stack: Stack) -> None:
+    for name, url in stack.urls.items():
+        assert httpx.get(f"{url}/health", timeout=5).json()["status"] == "ok", name
+        ready = httpx.get(f"{url}/ready", timeout=5)
+        assert ready.status_code == 200 and ready.json()["broker"] is True, name

@@ -1,0 +1,101 @@
+"""The events API against the real broker: 202 after the write, 422 naming the bad field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import httpx
+
+from schemas.registry import REGISTRY
+from schemas.topics import CITIZENS, EMPLOYERS
+from tests.integration.kafka_helpers import read_all, read_record
+
+
+async def test_card_is_in_the_log_when_202_is_answered(
+    events_api: httpx.AsyncClient, broker: str, amina: dict[str, Any]
+) -> None:
+    amina["citizen_id"] = "cit-api-0001"
+    response = await events_api.post(
+        "/v1/competence-cards",
+        json=amina,
+        headers={"X-Actor-Role": "consultant", "X-Actor-Id": "kons-42"},
+    )
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["event_type"] == "CompetenceCardRegistered" and body["version"] == 1
+    pos = body["position"]
+    assert pos["topic"] == CITIZENS.name
+
+    record = await read_record(broker, pos["topic"], pos["partition"], pos["offset"])
+    assert record.key == b"cit-api-0001"
+    assert dict(record.headers)["event_type"] == b"CompetenceCardRegistered"
+    event = REGISTRY.decode(record.value or b"")
+    assert str(event.event_id) == body["event_id"]
+    assert event.actor.id == "kons-42" and event.municipality_code == "0751"
+
+
+async def test_second_card_is_an_update_with_the_next_version(
+    events_api: httpx.AsyncClient, amina: dict[str, Any]
+) -> None:
+    amina["citizen_id"] = "cit-api-0002"
+    first = await events_api.post("/v1/competence-cards", json=amina)
+    amina["availability"]["hours_per_week"] = 25
+    second = await events_api.post("/v1/competence-cards", json=amina)
+    assert (first.json()["version"], second.json()["version"]) == (1, 2)
+    assert second.json()["event_type"] == "CompetenceCardUpdated"
+
+
+async def test_job_order_registers_its_employer_once(
+    events_api: httpx.AsyncClient, broker: str, lager: dict[str, Any]
+) -> None:
+    lager["employer"]["cvr"] = "11223344"
+    for i in range(2):
+        order = copy.deepcopy(lager)
+        order["job_order_id"] = f"jo-api-{i}"
+        response = await events_api.post("/v1/job-orders", json=order)
+        assert response.status_code == 202
+        assert response.json()["event_type"] == "JobOrderPosted"
+    employers = [
+        REGISTRY.decode(r.value or b"")
+        for r in await read_all(broker, EMPLOYERS.name, EMPLOYERS.partitions)
+    ]
+    assert [e.aggregate_id for e in employers].count("11223344") == 1
+
+
+async def test_invalid_card_is_422_naming_each_field(
+    events_api: httpx.AsyncClient, broker: str, amina: dict[str, Any]
+) -> None:
+    amina["citizen_id"] = "010190-1234"
+    amina["danish"]["cefr"] = "D7"
+    del amina["location"]
+    response = await events_api.post("/v1/competence-cards", json=amina)
+    assert response.status_code == 422
+    fields = {e["field"]: e["reason"] for e in response.json()["detail"]}
+    assert set(fields) == {"citizen_id", "danish.cefr", "location"}
+    assert "CPR" in fields["citizen_id"]
+    stored = [
+        json.loads(r.value or b"")
+        for r in await read_all(broker, CITIZENS.name, CITIZENS.partitions)
+    ]
+    assert all(e["aggregate_id"] != "010190-1234" for e in stored)
+
+
+async def test_bad_actor_role_is_422(events_api: httpx.AsyncClient, amina: dict[str, Any]) -> None:
+    response = await events_api.post(
+        "/v1/competence-cards", json=amina, headers={"X-Actor-Role": "wizard"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "X-Actor-Role"
+
+
+async def test_health_and_ready(events_api: httpx.AsyncClient) -> None:
+    assert (await events_api.get("/health")).json()["status"] == "ok"
+    ready = await events_api.get("/ready")
+    assert ready.status_code == 200 and ready.json() == {
+        "status": "ready",
+        "service": "events",
+        "broker": True,
+        "redis": True,
+    }

@@ -1,0 +1,149 @@
+"""The matching state: exact top-k whatever the arrival order, retractions when things leave."""
+
+from __future__ import annotations
+
+import copy
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.citizens import (
+    CitizenAvailabilityChanged,
+    CompetenceCard,
+    CompetenceCardRegistered,
+    CompetenceCardUpdated,
+    ErasureRequested,
+)
+from schemas.envelope import Actor, Event, EventPayload
+from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted
+from services.matching.domain.state import MatchingState, Retract, Suggest
+from services.matching.linking import TaxonomyLinker, distance_km
+
+ACTOR = Actor(role="consultant", id="t")
+T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
+
+
+def ev(payload: EventPayload) -> Event:
+    return Event.new(payload, actor=ACTOR, occurred_at=T0)
+
+
+def card_ev(doc: dict[str, Any], version: int = 1) -> Event:
+    card = CompetenceCard.model_validate(doc)
+    if version == 1:
+        return ev(CompetenceCardRegistered(citizen_id=card.citizen_id, version=1, card=card))
+    return ev(CompetenceCardUpdated(citizen_id=card.citizen_id, version=version, card=card))
+
+
+def order_ev(doc: dict[str, Any]) -> Event:
+    order = JobOrder.model_validate(doc)
+    return ev(JobOrderPosted(job_order_id=order.job_order_id, version=1, order=order))
+
+
+def variants(base: dict[str, Any], n: int, prefix: str = "v") -> list[dict[str, Any]]:
+    postals = ["8000", "8200", "8210", "8220", "8230", "8240", "8250", "8260", "8270", "8300"]
+    out = []
+    for i in range(n):
+        doc = copy.deepcopy(base)
+        doc["citizen_id"] = f"cit-{prefix}{i:03d}"
+        doc["location"]["postal_code"] = postals[i % len(postals)]
+        doc["availability"]["hours_per_week"] = 20 + i % 18
+        out.append(doc)
+    return out
+
+
+def test_state_is_the_same_whatever_the_interleaving(
+    linker: TaxonomyLinker, amina: Any, yonas: Any, lager: Any, kantine: Any
+) -> None:
+    events = [card_ev(d) for d in variants(amina, 8, "a") + variants(yonas, 6, "y")]
+    events += [order_ev(lager), order_ev(kantine)]
+    digests = set()
+    for seed in range(4):
+        shuffled = events[:]
+        random.Random(seed).shuffle(shuffled)
+        state = MatchingState(linker, distance_km, k=5)
+        for e in shuffled:
+            state.apply(e)
+        digests.add(state.digest())
+        assert len(state.suggestions["jo-4410-aarhus-lager"]) == 5
+    replayed = MatchingState(linker, distance_km, k=5)
+    for e in events:
+        replayed.load(e)
+    replayed.rebuild_rankings()
+    digests.add(replayed.digest())
+    assert len(digests) == 1
+
+
+def test_decisions_follow_the_examples(
+    linker: TaxonomyLinker, amina: Any, yonas: Any, fatima: Any, lager: Any, kantine: Any
+) -> None:
+    state = MatchingState(linker, distance_km)
+    decisions = []
+    for e in (card_ev(amina), card_ev(yonas), card_ev(fatima), order_ev(lager), order_ev(kantine)):
+        decisions += state.apply(e)
+    suggested = {
+        (d.order.job_order_id, d.candidate.citizen_id) for d in decisions if isinstance(d, Suggest)
+    }
+    assert suggested == {
+        ("jo-4410-aarhus-lager", "cit-7f3a9c2e"),
+        ("jo-4411-aarhus-kantine", "cit-2b8e41d0"),
+    }
+    # Applying the same card again changes nothing and decides nothing.
+    assert state.apply(card_ev(amina, version=2)) == []
+
+
+def test_leaving_citizens_and_closing_orders_retract(
+    linker: TaxonomyLinker, amina: Any, lager: Any
+) -> None:
+    state = MatchingState(linker, distance_km, k=2)
+    cards = variants(amina, 3)
+    for doc in cards:
+        state.apply(card_ev(doc))
+    state.apply(order_ev(lager))
+    top = [
+        c.citizen_id
+        for c in sorted(
+            state.suggestions["jo-4410-aarhus-lager"].values(), key=lambda c: -c.scored.score
+        )
+    ]
+    leaving = top[0]
+    (outside,) = {d["citizen_id"] for d in cards} - set(top)
+
+    decisions = state.apply(ev(CitizenAvailabilityChanged(citizen_id=leaving, available=False)))
+    retracted = [d for d in decisions if isinstance(d, Retract)]
+    assert [(d.candidate.citizen_id, d.reason) for d in retracted] == [
+        (leaving, "citizen_unavailable")
+    ]
+    # The next best citizen moves up into the freed place.
+    assert [d.candidate.citizen_id for d in decisions if isinstance(d, Suggest)] == [outside]
+
+    decisions = state.apply(ev(ErasureRequested(citizen_id=top[1])))
+    assert any(isinstance(d, Retract) and d.reason == "erased" for d in decisions)
+    assert top[1] not in state.cards
+
+    decisions = state.apply(
+        ev(JobOrderClosed(job_order_id="jo-4410-aarhus-lager", reason="withdrawn"))
+    )
+    assert decisions and all(
+        isinstance(d, Retract) and d.reason == "order_closed" for d in decisions
+    )
+    assert "jo-4410-aarhus-lager" not in state.orders
+
+
+def test_a_worse_card_gives_its_place_to_the_next_best(
+    linker: TaxonomyLinker, amina: Any, lager: Any
+) -> None:
+    state = MatchingState(linker, distance_km, k=1)
+    first, second = variants(amina, 2)
+    second["location"]["postal_code"] = "8000"
+    first["location"]["postal_code"] = "8200"
+    state.apply(card_ev(first))
+    state.apply(card_ev(second))
+    state.apply(order_ev(lager))
+    (leader,) = state.suggestions["jo-4410-aarhus-lager"]
+    doc = first if leader == first["citizen_id"] else second
+    worse = copy.deepcopy(doc)
+    worse["certificates"] = []
+    decisions = state.apply(card_ev(worse, version=2))
+    kinds = sorted((type(d).__name__, d.candidate.citizen_id) for d in decisions)
+    other = second["citizen_id"] if doc is first else first["citizen_id"]
+    assert kinds == [("Retract", leader), ("Suggest", other)]

@@ -1,0 +1,73 @@
+"""The view handlers are pure: event in, writes out, the same writes every time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.citizens import CompetenceCard, CompetenceCardRegistered
+from schemas.envelope import SYSTEM_MATCHING, Actor, Event
+from schemas.jobs import JobOrderClosed
+from schemas.placements import PlacementSuggested, Reason, SuggestionRetracted
+from services.profiles.projections import keys
+from services.profiles.projections.views import project
+from services.profiles.projections.writes import HashDelete, HashSet, HashUpdate, ZAdd, ZRemove
+
+T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
+
+
+def _suggested() -> Event:
+    payload = PlacementSuggested(
+        job_order_id="jo-1",
+        citizen_id="cit-1",
+        suggestion_id="sug-1",
+        score=0.8,
+        rank=1,
+        model_version="rules-1",
+        card_version="c",
+        order_version="o",
+        reasons=[Reason(code="danish", text_da="Dansk A2", text_en="Danish A2", contribution=0.1)],
+    )
+    return Event.new(payload, actor=SYSTEM_MATCHING, occurred_at=T0)
+
+
+def test_card_registered_writes_the_citizen_view(amina: dict[str, Any]) -> None:
+    card = CompetenceCard.model_validate(amina)
+    event = Event.new(
+        CompetenceCardRegistered(citizen_id=card.citizen_id, version=1, card=card),
+        actor=Actor(role="consultant", id="c"),
+        occurred_at=T0,
+    )
+    (write,) = project(event)
+    assert isinstance(write, HashUpdate) and write.key == keys.citizen("cit-7f3a9c2e")
+    fields = dict(write.fields)
+    assert fields["version"] == "1" and '"truckcertifikat"' in fields["card"]
+    assert project(event) == [write]
+
+
+def test_suggestion_and_retraction_touch_order_and_citizen() -> None:
+    writes = project(_suggested())
+    assert ZAdd(keys.order_ranking("jo-1"), "cit-1", 0.8) in writes
+    assert {type(w) for w in writes} == {ZAdd, HashSet}
+    retracted = Event.new(
+        SuggestionRetracted(
+            job_order_id="jo-1", citizen_id="cit-1", suggestion_id="sug-1", reason="order_closed"
+        ),
+        actor=SYSTEM_MATCHING,
+        occurred_at=T0,
+    )
+    assert project(retracted) == [
+        ZRemove(keys.order_ranking("jo-1"), "cit-1"),
+        HashDelete(keys.order_suggestions("jo-1"), "cit-1"),
+        HashDelete(keys.citizen_suggestions("cit-1"), "jo-1"),
+    ]
+
+
+def test_closing_an_order_sets_its_status() -> None:
+    event = Event.new(
+        JobOrderClosed(job_order_id="jo-1", reason="filled"),
+        actor=Actor(role="employer", id="e"),
+        occurred_at=T0,
+    )
+    (write,) = project(event)
+    assert isinstance(write, HashUpdate) and dict(write.fields)["status"] == "closed_filled"

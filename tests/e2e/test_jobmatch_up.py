@@ -1,0 +1,108 @@
+"""`jobmatch up` as a user runs it: one command, URLs printed, Ctrl-C stops, data survives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from tests.conftest import free_port_base
+
+
+def _start(home: Path, base: int, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "up",
+            "--home",
+            str(home),
+            "--port-base",
+            str(base),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    urls: dict[str, str] = {}
+    out: IO[str] = proc.stdout  # type: ignore[assignment]
+    deadline = time.monotonic() + 120
+    for line in out:
+        line = line.strip()
+        if line == "ready":
+            return proc, urls
+        name, sep, url = line.partition(": ")
+        if sep and url.startswith("http://127.0.0.1:"):
+            urls[name] = url
+        assert time.monotonic() < deadline, "jobmatch up did not get ready"
+    raise AssertionError(f"jobmatch up exited early with {proc.wait()}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(60)
+
+
+def _get(url: str, timeout: float = 15.0) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url, timeout=5)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
+    ports = free_port_base()
+    proc, urls = _start(tmp_path, ports.base, "--demo")
+    try:
+        assert urls == {
+            "events": f"http://127.0.0.1:{ports.events}",
+            "profiles": f"http://127.0.0.1:{ports.profiles}",
+            "matching": f"http://127.0.0.1:{ports.matching}",
+        }
+        lager = _get(f"{urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions")
+        assert lager.status_code == 200
+        deadline = time.monotonic() + 10
+        while not lager.json()["suggestions"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+            lager = _get(f"{urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions")
+        assert lager.json()["suggestions"][0]["citizen_id"] == "cit-7f3a9c2e"
+    finally:
+        code = _stop(proc)
+    assert code == 0
+    for port in (ports.events, ports.profiles, ports.matching, ports.kafka, ports.redis):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+            raise AssertionError(f"port {port} still answers after Ctrl-C")
+        except httpx.TransportError:
+            pass
+
+    # Started again on the same data folder, without the demo: everything is still there.
+    proc, urls = _start(tmp_path, ports.base)
+    try:
+        citizen = _get(f"{urls['profiles']}/v1/citizens/cit-2b8e41d0")
+        assert citizen.status_code == 200 and citizen.json()["version"] == 1
+        kantine = _get(f"{urls['profiles']}/v1/job-orders/jo-4411-aarhus-kantine/suggestions")
+        assert [s["citizen_id"] for s in kantine.json()["suggestions"]] == ["cit-2b8e41d0"]
+        state = httpx.get(f"{urls['matching']}/v1/state", timeout=5).json()["state"]
+        assert set(state["cards"]) == {"cit-2b8e41d0", "cit-7f3a9c2e", "cit-c91d7a55"}
+        # Posting the same card again is an update: the version store survived as well.
+        answer = httpx.post(
+            f"{urls['events']}/v1/competence-cards",
+            json=citizen.json()["card"],
+            timeout=10,
+        ).json()
+        assert (answer["event_type"], answer["version"]) == ("CompetenceCardUpdated", 2)
+    finally:
+        assert _stop(proc) == 0

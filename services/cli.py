@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from types import FrameType
@@ -13,9 +12,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="jobmatch: event-sourced matching of citizens to employers.", no_args_is_help=True)
+app = typer.Typer(
+    help="jobmatch: event-sourced matching of citizens to employers.", no_args_is_help=True
+)
 schemas_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700
@@ -31,11 +34,15 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @app.command()
 def up(
-    port_base: Annotated[int, typer.Option(help="events=N, profiles=N+1, matching=N+2, "
-                                           "broker=N+3, redis=N+4, s3=N+5")] = DEFAULT_PORT_BASE,
+    port_base: Annotated[
+        int,
+        typer.Option(help="events=N, profiles=N+1, matching=N+2, broker=N+3, redis=N+4, s3=N+5"),
+    ] = DEFAULT_PORT_BASE,
     memory: Annotated[bool, typer.Option(help="Throwaway broker and Redis (nothing kept)")] = False,
     demo: Annotated[bool, typer.Option(help="Load the example cards and job orders")] = False,
-    home: Annotated[Path | None, typer.Option(help="Data folder (default $JOBMATCH_HOME or ./var)")] = None,
+    home: Annotated[
+        Path | None, typer.Option(help="Data folder (default $JOBMATCH_HOME or ./var)")
+    ] = None,
 ) -> None:
     """Start the whole stack on 127.0.0.1 and keep it running until Ctrl-C."""
     from services.demo import load_examples
@@ -59,8 +66,10 @@ def up(
             print(f"{name}: {url}", flush=True)
         if demo:
             load_examples(stack.urls["events"])
-            err.print("demo: loaded 3 competence cards and 2 job orders; try "
-                      f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions")
+            err.print(
+                "demo: loaded 3 competence cards and 2 job orders; try "
+                f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
+            )
         print("ready", flush=True)
         while True:
             for proc in stack.procs:
@@ -106,9 +115,31 @@ def schemas_export(
         print(path)
 
 
+@topics_app.command("create")
+def topics_create(
+    bootstrap: Annotated[
+        str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="host:port of the broker")
+    ],
+) -> None:
+    """Create every catalogued topic with its partition count (existing ones are left)."""
+    from services.stack import create_topics
+
+    created = create_topics(bootstrap)
+    print(f"created: {', '.join(created) or 'none (all exist)'}")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Print the topic catalogue."""
+    from schemas.topics import CATALOGUE
+
+    for topic in CATALOGUE:
+        print(f"{topic.name}\tkey={topic.key}\tpartitions={topic.partitions}")
+
+
 def main() -> None:
     app()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -26,7 +26,6 @@ class BrokerSettings(BaseSettings):
         return value
 
 
-
 class InfraSettings(BrokerSettings):
     """Broker and Redis, both required."""
 

@@ -33,7 +33,9 @@ def create_app(settings: EventsSettings) -> FastAPI:
         redis = Redis.from_url(settings.redis_url)
         publisher = EventPublisher(settings.kafka_bootstrap_servers)
         await publisher.start()
-        app.state.handlers = Handlers(publisher, AggregateVersions(redis, settings.redis_key_prefix))
+        app.state.handlers = Handlers(
+            publisher, AggregateVersions(redis, settings.redis_key_prefix)
+        )
         app.state.redis = redis
         try:
             yield
@@ -41,7 +43,9 @@ def create_app(settings: EventsSettings) -> FastAPI:
             await publisher.stop()
             await redis.aclose()
 
-    app = FastAPI(title="jobmatch events", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="jobmatch events", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
     install_error_handlers(app)
 
     async def broker() -> bool:

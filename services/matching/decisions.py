@@ -14,6 +14,7 @@ from services.matching.domain.state import Decision, Suggest, suggestion_id
 
 def to_event(decision: Decision, cause: Event) -> Event:
     payload: PlacementSuggested | SuggestionRetracted
+    municipality: str | None
     if isinstance(decision, Suggest):
         c = decision.candidate
         sid = suggestion_id(decision.order.job_order_id, c.citizen_id)

@@ -42,7 +42,9 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
                 await asyncio.wait_for(task, 10)
             await redis.aclose()
 
-    app = FastAPI(title="jobmatch profiles", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="jobmatch profiles", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
     install_error_handlers(app)
 
     async def broker() -> bool:

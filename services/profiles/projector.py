@@ -41,9 +41,7 @@ class Projector:
         self.highwater: dict[TopicPartitionKey, int] = {}
 
     def lag(self) -> int:
-        return sum(
-            max(0, hw - self.positions.get(tp, 0)) for tp, hw in self.highwater.items()
-        )
+        return sum(max(0, hw - self.positions.get(tp, 0)) for tp, hw in self.highwater.items())
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(

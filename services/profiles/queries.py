@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -10,18 +11,21 @@ from redis.asyncio import Redis
 from services.profiles.projections import keys
 
 
-def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode(raw: Mapping[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field, value in raw.items():
-        text = value.decode()
         try:
-            out[field.decode()] = json.loads(text)
+            out[text(field)] = json.loads(value)
         except json.JSONDecodeError:
-            out[field.decode()] = text
+            out[text(field)] = text(value)
     return out
 
 
-def _ranked(raw: dict[bytes, bytes]) -> list[dict[str, Any]]:
+def _ranked(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
     docs = [json.loads(v) for v in raw.values()]
     # Best first; ties by citizen id so every reader sees the same order.
     docs.sort(key=lambda d: (-d["score"], d["citizen_id"], d["job_order_id"]))

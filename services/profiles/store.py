@@ -21,6 +21,7 @@ from services.profiles.projections.writes import (
     ZAdd,
     ZRemove,
 )
+from services.profiles.queries import text
 
 TopicPartitionKey = tuple[str, int]
 
@@ -34,7 +35,7 @@ class ViewStore:
         raw = await self.redis.hgetall(self._tracking)
         out: dict[TopicPartitionKey, int] = {}
         for field, value in raw.items():
-            topic, _, partition = field.decode().rpartition(":")
+            topic, _, partition = text(field).rpartition(":")
             out[(topic, int(partition))] = int(value)
         return out
 

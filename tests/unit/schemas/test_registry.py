@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -65,9 +65,7 @@ def test_v1_placement_suggested_is_read_as_v2() -> None:
     assert event.schema_version == 2
     assert payload.score == pytest.approx(0.81)
     assert payload.model_version == "rules-1"
-    assert (
-        event.occurred_at.tzinfo is not None and event.occurred_at.utcoffset().total_seconds() == 0
-    )
+    assert event.occurred_at.utcoffset() == timedelta(0)
     assert event.topic == PLACEMENTS.name
 
 

@@ -612,7 +612,7 @@ def scan_logs(log_dir: Path) -> dict[str, tuple[Counter[str], list[str]]]:
                 continue
             counts[level] += 1
             if len(examples) < 3 and line[:120] not in (e[:120] for e in examples):
-                examples.append(line[:400])
+                examples.append(line[:240])
         if counts:
             found[path.stem] = (counts, examples)
     return found

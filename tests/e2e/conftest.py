@@ -1,4 +1,7 @@
-"""The whole stack as `jobmatch up` runs it: own broker, own Redis, three service processes."""
+"""The whole stack as `jobmatch up` runs it: own broker, own Redis, three service processes.
+
+One per test module, so that no module sees another's data.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from services.stack import Stack
 from tests.conftest import free_port_base
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(home=tmp_path_factory.mktemp("stack"), ports=free_port_base(), memory=True)
     with running.running():

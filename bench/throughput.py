@@ -83,6 +83,7 @@ class Options:
     raw_messages: int
     with_matching: bool
     stall_s: float
+    max_wait_s: float
     keep_home: bool
 
 
@@ -101,6 +102,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         default=30.0,
         help="give up when the projection makes no progress this long after the last POST",
     )
+    p.add_argument(
+        "--max-wait-seconds",
+        type=float,
+        default=360.0,
+        help="stop waiting for the projection this long after the last POST (bounds the run)",
+    )
     p.add_argument("--keep-home", action="store_true", help="keep the stack's dir (logs, data)")
     a = p.parse_args(argv)
     if a.events < 1 or a.raw_messages < 1 or a.concurrency < 1:
@@ -112,6 +119,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         raw_messages=a.raw_messages,
         with_matching=not a.without_matching,
         stall_s=a.stall_seconds,
+        max_wait_s=a.max_wait_seconds,
         keep_home=a.keep_home,
     )
 
@@ -476,20 +484,22 @@ async def report_progress(
 
 
 async def wait_visible(
-    watcher: Watcher, profiles: httpx.AsyncClient, stall_s: float
+    watcher: Watcher, profiles: httpx.AsyncClient, stall_s: float, max_wait_s: float
 ) -> tuple[tuple[dict[int, float], float], bool]:
-    """Until the watcher has seen every card, or the projection stops moving. (seen, gave up)
+    """Until the watcher has seen every card, the projection stops moving, or max_wait_s.
 
-    Giving up is also how a run with failed POSTs ends: those cards never appear.
+    Returns ((seen, watcher cpu), gave up). Giving up is also how a run with failed POSTs
+    ends: those cards never appear.
     """
     last_applied: object = -1
-    last_move = time.monotonic()
+    last_move = started = time.monotonic()
     while not watcher.done():
         await asyncio.sleep(0.2)
         applied = (await projection_status(profiles)).get("applied")
+        now = time.monotonic()
         if applied != last_applied:
-            last_applied, last_move = applied, time.monotonic()
-        elif time.monotonic() - last_move > stall_s:
+            last_applied, last_move = applied, now
+        if now - last_move > stall_s or now - started > max_wait_s:
             return watcher.result(stop=True), True
     return watcher.result(stop=False), False
 
@@ -570,7 +580,9 @@ async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
                 url = stack.urls["events"] + "/v1/competence-cards"
                 await post_cards(url, bodies, opts.concurrency, posts)
                 progress("system: all POSTs answered; waiting for the projection")
-                (seen, watcher_cpu), gave_up = await wait_visible(watcher, profiles, opts.stall_s)
+                (seen, watcher_cpu), gave_up = await wait_visible(
+                    watcher, profiles, opts.stall_s, opts.max_wait_s
+                )
             finally:
                 stop.set()
                 await ticker
@@ -719,7 +731,8 @@ def print_problems(sys_: SystemResult, logs: dict[str, tuple[Counter[str], list[
     if sys_.gave_up:
         out.print(
             f"[yellow]stopped waiting after {sys_.visible_count} visible cards: no "
-            "projection progress for --stall-seconds[/yellow]"
+            "projection progress for --stall-seconds, or --max-wait-seconds passed; the "
+            "throughput above counts only the visible ones[/yellow]"
         )
     for failure in sys_.posts.failures:
         out.print(f"[red]non-202: {failure}[/red]")

@@ -55,6 +55,8 @@ def up(
         bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
         redis_url=os.environ.get("REDIS_URL") or None,
     )
+    # Explicit, because a launcher started in the background inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with err.status("starting broker and redis"):

@@ -34,31 +34,37 @@ def register_agents(app: faust.App, state: MatchingState, ready: asyncio.Event) 
             msg = item.message
             try:
                 event = REGISTRY.decode(msg.value or b"")
-            except ValueError as exc:
-                log.warning("dead-lettered", extra={"topic": msg.topic, "offset": msg.offset})
-                fut = await dead_letter.send(
-                    key=msg.key,
-                    value=msg.value,
-                    headers=dead_letter_headers(
-                        source_topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        consumer="matching",
-                        reason=str(exc),
-                    ),
+                outputs = [to_event(d, event) for d in state.apply(event)]
+            except Exception as exc:
+                # A record we cannot read or apply is parked, not retried forever.
+                log.warning(
+                    "dead-lettered",
+                    extra={"topic": msg.topic, "offset": msg.offset, "reason": str(exc)[:200]},
                 )
-                await fut
+                await dead_letter_send(msg, exc)
                 continue
-            pending = []
-            for decision in state.apply(event):
-                out = to_event(decision, event)
-                pending.append(
-                    await placements.send(
-                        key=out.aggregate_id.encode(), value=out.to_json(), headers=out.headers()
-                    )
+            pending = [
+                await placements.send(
+                    key=out.aggregate_id.encode(), value=out.to_json(), headers=out.headers()
                 )
+                for out in outputs
+            ]
             # Wait for the broker before the offset of the input may be committed.
             for fut in pending:
                 await fut
+
+    async def dead_letter_send(msg: Any, exc: Exception) -> None:
+        fut = await dead_letter.send(
+            key=msg.key,
+            value=msg.value,
+            headers=dead_letter_headers(
+                source_topic=msg.topic,
+                partition=msg.partition,
+                offset=msg.offset,
+                consumer="matching",
+                reason=f"{type(exc).__name__}: {exc}",
+            ),
+        )
+        await fut
 
     return match

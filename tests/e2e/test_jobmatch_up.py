@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,8 +17,12 @@ import httpx
 from tests.conftest import free_port_base
 
 
-def _start(home: Path, base: int, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+def _start(
+    home: Path, base: int, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    outer = {
+        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")
+    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -32,7 +38,7 @@ def _start(home: Path, base: int, *extra: str) -> tuple[subprocess.Popen[str], d
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=env,
+        env={**outer, **(env or {})},
     )
     urls: dict[str, str] = {}
     out: IO[str] = proc.stdout  # type: ignore[assignment]
@@ -104,5 +110,29 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
             timeout=10,
         ).json()
         assert (answer["event_type"], answer["version"]) == ("CompetenceCardUpdated", 2)
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_up_uses_the_given_broker_and_redis(tmp_path: Path, broker: str, redis_url: str) -> None:
+    ports = free_port_base()
+    proc, urls = _start(
+        tmp_path, ports.base, env={"KAFKA_BOOTSTRAP_SERVERS": broker, "REDIS_URL": redis_url}
+    )
+    try:
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", ports.kafka)) != 0, "started its own broker"
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", ports.redis)) != 0, "started its own redis"
+        assert not (tmp_path / "s3").exists()
+        card = json.loads(
+            (Path(__file__).parents[1] / "data/competence_card_yonas.json").read_text()
+        )
+        card["citizen_id"] = "cit-external-1"
+        assert (
+            httpx.post(f"{urls['events']}/v1/competence-cards", json=card, timeout=10).status_code
+            == 202
+        )
+        assert _get(f"{urls['profiles']}/v1/citizens/cit-external-1").status_code == 200
     finally:
         assert _stop(proc) == 0

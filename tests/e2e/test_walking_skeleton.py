@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import httpx
 
+from schemas.topics import DEAD_LETTER, JOB_ORDERS
+from services.common.kafka import make_producer
 from services.demo import example_documents
 from services.stack import Stack
+from tests.integration.kafka_helpers import read_all
 
 
 def _poll(url: str, ok: Any, timeout: float = 10.0) -> dict[str, Any]:
@@ -78,3 +82,29 @@ def test_every_service_is_healthy_and_ready(stack: Stack) -> None:
         assert httpx.get(f"{url}/health", timeout=5).json()["status"] == "ok", name
         ready = httpx.get(f"{url}/ready", timeout=5)
         assert ready.status_code == 200 and ready.json()["broker"] is True, name
+
+
+def test_malformed_event_is_dead_lettered_by_both_consumers(stack: Stack) -> None:
+    assert stack.bootstrap
+    bad = b'{"event_type": "JobOrderPosted", "schema_version": 1, "payload": {"order": 42}}'
+
+    async def produce_and_read() -> set[bytes]:
+        producer = make_producer(stack.bootstrap or "")
+        await producer.start()
+        try:
+            await producer.send_and_wait(JOB_ORDERS.name, bad, key=b"jo-broken")
+        finally:
+            await producer.stop()
+        consumers: set[bytes] = set()
+        deadline = time.monotonic() + 15
+        while consumers != {b"matching", b"profiles"} and time.monotonic() < deadline:
+            records = await read_all(stack.bootstrap or "", DEAD_LETTER.name, 1, timeout=1)
+            consumers = {dict(r.headers)["dlq_consumer"] for r in records if r.key == b"jo-broken"}
+        return consumers
+
+    assert asyncio.run(produce_and_read()) == {b"matching", b"profiles"}
+    # Both consumers carry on: the example order is still served, the broken one is not.
+    profiles = stack.urls["profiles"]
+    assert httpx.get(f"{profiles}/v1/job-orders/jo-broken", timeout=5).status_code == 404
+    assert httpx.get(f"{profiles}/v1/job-orders/jo-4410-aarhus-lager", timeout=5).status_code == 200
+    assert httpx.get(f"{stack.urls['matching']}/ready", timeout=5).status_code == 200

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib.resources
 import os
+import random
 import shutil
 import signal
 import socket
@@ -95,6 +96,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_port_base(count: int = 6) -> Ports:
+    """A base with `count` consecutive free ports, as the stack lays its processes out."""
+    for _ in range(200):
+        base = random.randrange(20000, 60000)
+        if all(_bindable(port) for port in range(base, base + count)):
+            return Ports(base)
+    raise RuntimeError("no free port range")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _spawn(name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | None = None) -> Proc:

@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import json
-import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from services.stack import Ports, Proc, create_topics, free_port, start_redis, start_tansu
+from services.stack import Proc, create_topics, free_port, start_redis, start_tansu
 
 DATA = Path(__file__).resolve().parent / "data"
-
-
-def _ports_free(base: int, count: int = 6) -> bool:
-    for port in range(base, base + count):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def free_port_base() -> Ports:
-    """Six consecutive free ports, as the stack lays its services out."""
-    for _ in range(200):
-        base = random.randrange(20000, 60000)
-        if _ports_free(base):
-            return Ports(base)
-    raise RuntimeError("no free port range")
 
 
 @pytest.fixture(scope="session")

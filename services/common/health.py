@@ -9,6 +9,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
+from services.common.kafka import broker_reachable
+
 Check = Callable[[], Awaitable[bool]]
 
 
@@ -31,10 +33,19 @@ def health_router(service: str, checks: Mapping[str, Check]) -> APIRouter:
     return router
 
 
-def redis_check(redis: Redis) -> Check:
+def broker_check(bootstrap: str) -> Check:
+    async def check() -> bool:
+        return await broker_reachable(bootstrap)
+
+    return check
+
+
+def redis_check(get_redis: Callable[[], Redis]) -> Check:
+    """`get_redis` because the client is made in the lifespan, after the routes."""
+
     async def check() -> bool:
         try:
-            return bool(await asyncio.wait_for(redis.ping(), 2.0))
+            return bool(await asyncio.wait_for(get_redis().ping(), 2.0))
         except Exception:
             return False
 

@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
 from services.common.errors import install_error_handlers
-from services.common.health import health_router, redis_check
-from services.common.kafka import broker_reachable
+from services.common.health import broker_check, health_router, redis_check
 from services.events.handlers import Handlers
 from services.events.publisher import EventPublisher
 from services.events.routes import router
@@ -48,12 +47,8 @@ def create_app(settings: EventsSettings) -> FastAPI:
     )
     install_error_handlers(app)
 
-    async def broker() -> bool:
-        return await broker_reachable(settings.kafka_bootstrap_servers)
-
-    async def redis() -> bool:
-        return await redis_check(app.state.redis)()
-
+    broker = broker_check(settings.kafka_bootstrap_servers)
+    redis = redis_check(lambda: app.state.redis)
     app.include_router(health_router("events", {"broker": broker, "redis": redis}))
     app.include_router(router)
 

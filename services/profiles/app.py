@@ -12,8 +12,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.common.errors import install_error_handlers
-from services.common.health import health_router, redis_check
-from services.common.kafka import broker_reachable
+from services.common.health import broker_check, health_router, redis_check
 from services.profiles.api import router
 from services.profiles.projector import Projector
 from services.profiles.settings import ProfilesSettings
@@ -47,11 +46,8 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
     )
     install_error_handlers(app)
 
-    async def broker() -> bool:
-        return await broker_reachable(settings.kafka_bootstrap_servers)
-
-    async def redis() -> bool:
-        return await redis_check(app.state.redis)()
+    broker = broker_check(settings.kafka_bootstrap_servers)
+    redis = redis_check(lambda: app.state.redis)
 
     async def projector() -> bool:
         task: asyncio.Task[None] = app.state.projector_task

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.stack import Stack
-from tests.conftest import free_port_base
+from services.stack import Stack, free_port_base
 
 
 @pytest.fixture(scope="module")

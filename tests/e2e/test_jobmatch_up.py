@@ -14,7 +14,7 @@ from typing import IO
 
 import httpx
 
-from tests.conftest import free_port_base
+from services.stack import free_port_base
 
 
 def _start(

@@ -201,13 +201,27 @@ def port_free(port: int) -> bool:
         return True
 
 
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port_base(span: int = 6) -> int:
-    """`Ports` takes a base and uses the next `span` ports, so all of them must be free."""
-    for _ in range(100):
-        base = free_port()
-        if base + span < 65536 and all(port_free(base + i) for i in range(span)):
+    """`Ports` takes a base and uses the next `span` ports, so all of them must be free.
+
+    Below the ephemeral range: the services start only after the raw phase, and in between
+    the bench's own client sockets took a port of a base found by `free_port()` (seen:
+    profiles failed with "address already in use").
+    """
+    low, _ = ephemeral_range()
+    for _ in range(200):
+        base = random.randrange(10_000, max(10_001, low - span))
+        if all(port_free(base + i) for i in range(span)):
             return base
-    raise RuntimeError("no run of free ports found")
+    return free_port()  # a crowded machine: fall back to the ephemeral range
 
 
 def cpu_seconds(pid: int) -> float:
@@ -343,8 +357,10 @@ def watch_views(redis_url: str, pattern: str, n: int, conn: Connection) -> None:
     """Child process: time when each citizen view first appears, from keyspace notifications.
 
     A separate process, so the timestamps are not delayed by the HTTP load generator's event
-    loop. It sends "ready" once subscribed, then, when it has seen n views or is told to stop,
-    ({index: monotonic time}, its cpu seconds). CLOCK_MONOTONIC is system-wide, so times compare.
+    loop. It sends "ready" once subscribed. The parent may then send the indices it expects
+    (those answered 202) or "stop". When it has seen all n, all expected, or is stopped, it
+    sends ({index: monotonic time}, its cpu seconds). CLOCK_MONOTONIC is system-wide, so the
+    times compare with the parent's.
     """
     client = redis.Redis.from_url(redis_url)
     db = client.connection_pool.connection_kwargs.get("db", 0)
@@ -357,8 +373,14 @@ def watch_views(redis_url: str, pattern: str, n: int, conn: Connection) -> None:
     cpu_start = time.process_time()
     prefix = f"__keyspace@{db}__:".encode()
     seen: dict[int, float] = {}
-    while len(seen) < n and not conn.poll():
-        msg = pubsub.get_message(timeout=0.5)
+    waiting_for: set[int] | None = None  # None: all n
+    while len(seen) < n and waiting_for != set():
+        if conn.poll():
+            order = conn.recv()
+            if order == "stop":
+                break
+            waiting_for = set(order) - seen.keys()
+        msg = pubsub.get_message(timeout=0.2)
         if msg is None or msg["type"] != "pmessage" or msg["data"] != b"hset":
             continue
         now = time.monotonic()
@@ -366,7 +388,10 @@ def watch_views(redis_url: str, pattern: str, n: int, conn: Connection) -> None:
         cid = key.removeprefix(keys.citizen(""))
         if ":" in cid:  # e.g. the citizen's suggestions hash
             continue
-        seen.setdefault(index_of(cid), now)
+        index = index_of(cid)
+        seen.setdefault(index, now)
+        if waiting_for is not None:
+            waiting_for.discard(index)
     conn.send((seen, time.process_time() - cpu_start))
     pubsub.close()
     client.close()
@@ -392,6 +417,10 @@ class Watcher:
             proc.kill()
             raise RuntimeError("visibility watcher did not subscribe")
         return cls(proc, parent)
+
+    def expect(self, indices: list[int]) -> None:
+        """Finish once these are visible (cards that failed to POST will never be)."""
+        self.conn.send(indices)
 
     def done(self) -> bool:
         return self.conn.poll()
@@ -580,6 +609,7 @@ async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
                 url = stack.urls["events"] + "/v1/competence-cards"
                 await post_cards(url, bodies, opts.concurrency, posts)
                 progress("system: all POSTs answered; waiting for the projection")
+                watcher.expect([i for i, a in enumerate(posts.ack_s) if a is not None])
                 (seen, watcher_cpu), gave_up = await wait_visible(
                     watcher, profiles, opts.stall_s, opts.max_wait_s
                 )
@@ -599,6 +629,9 @@ async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
 # -- logs ------------------------------------------------------------------------------------
 
 _PLAIN_PROBLEM = re.compile(r"\b(ERROR|WARN|WARNING|panic|Traceback|Exception)\b")
+# localbucket's access log: 404 is how Tansu probes for missing objects; other 4xx/5xx are not.
+_HTTP_PROBLEM = re.compile(r'HTTP/1\.1" ((?!404)[45]\d\d)\b')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def log_problems(line: str) -> str | None:
@@ -606,8 +639,12 @@ def log_problems(line: str) -> str | None:
     try:
         doc = json.loads(line)
     except ValueError:
-        m = _PLAIN_PROBLEM.search(line)
-        return m.group(1).upper() if m else None
+        plain = _ANSI.sub("", line)  # Tansu colours its levels
+        if m := _PLAIN_PROBLEM.search(plain):
+            return m.group(1).upper()
+        if m := _HTTP_PROBLEM.search(plain):
+            return f"HTTP {m.group(1)}"
+        return None
     level = str(doc.get("level", "")).lower() if isinstance(doc, dict) else ""
     return level.upper() if level in ("warning", "error", "critical") else None
 
@@ -623,8 +660,9 @@ def scan_logs(log_dir: Path) -> dict[str, tuple[Counter[str], list[str]]]:
             if level is None:
                 continue
             counts[level] += 1
+            line = _ANSI.sub("", line)
             if len(examples) < 3 and line[:120] not in (e[:120] for e in examples):
-                examples.append(line[:240])
+                examples.append(line[:300])
         if counts:
             found[path.stem] = (counts, examples)
     return found

@@ -46,6 +46,11 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
 def run() -> None:
     service = bootstrap()
     worker = faust.Worker(
-        service.app, loglevel=service.settings.log_level.lower(), override_logging=False
+        service.app,
+        loglevel=service.settings.log_level.lower(),
+        override_logging=False,
+        quiet=True,
     )
+    # The terminal spinner writes escape codes into what must stay a JSON-lines log.
+    worker.spinner = None
     worker.execute_from_commandline()

@@ -50,11 +50,14 @@ import redis  # noqa: E402
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from schemas.citizens import CompetenceCard, CompetenceCardRegistered  # noqa: E402
 from schemas.envelope import Actor, Event  # noqa: E402
+from schemas.topics import CITIZENS  # noqa: E402
 from services.common.kafka import make_producer  # noqa: E402
+from services.matching.settings import MatchingSettings  # noqa: E402
 from services.profiles.projections import keys  # noqa: E402
 from services.stack import SERVICES, Ports, Proc, Stack, free_port  # noqa: E402
 
@@ -626,6 +629,58 @@ async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
     return SystemResult(opts.events, opts.concurrency, posts, seen, gave_up, status, api_check, cpu)
 
 
+# -- 3. the matching service's progress -----------------------------------------------------
+
+MATCHING_GROUP: str = MatchingSettings.model_fields["matching_group_id"].default
+
+
+@dataclass
+class MatchingResult:
+    """Matching consumes the same cards; the bench does not wait for it to call them visible,
+    so it is followed apart, through the offsets its consumer group commits."""
+
+    at_all_visible: int | None  # cards matching had committed when the last view appeared
+    caught_up_at: float | None  # monotonic time its committed offsets covered every card
+    target: int
+
+
+async def matching_committed(bootstrap: str) -> int | None:
+    """Sum of the group's committed offsets on the citizens topic (OffsetFetch, no join)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        await admin.start()
+        # Partitions named: Tansu drops the connection on an all-topics OffsetFetch.
+        parts = [TopicPartition(CITIZENS.name, p) for p in range(CITIZENS.partitions)]
+        offsets = await admin.list_consumer_group_offsets(MATCHING_GROUP, partitions=parts)
+    except Exception as exc:  # a progress probe: report, never abort the run
+        progress(f"matching: committed offsets unavailable: {exc!r}")
+        return None
+    finally:
+        await admin.close()
+    return sum(m.offset for m in offsets.values() if m.offset > 0)
+
+
+async def follow_matching(bootstrap: str, target: int, opts: Options) -> MatchingResult:
+    """Poll once a second until the group has committed `target` citizen records.
+
+    faust commits about every 3 s, so the catch-up time is late by up to that much.
+    The citizens topic holds only this run's cards: the raw baseline uses its own topic.
+    """
+    first = await matching_committed(bootstrap)
+    last, last_move = first, time.monotonic()
+    deadline = last_move + opts.max_wait_s
+    while last is None or last < target:
+        await asyncio.sleep(1.0)
+        now_committed = await matching_committed(bootstrap)
+        now = time.monotonic()
+        progress(f"matching: committed {now_committed}/{target}")
+        if now_committed != last:
+            last, last_move = now_committed, now
+        if now - last_move > opts.stall_s or now > deadline:
+            return MatchingResult(first, None, target)
+    return MatchingResult(first, time.monotonic(), target)
+
+
 # -- logs ------------------------------------------------------------------------------------
 
 _PLAIN_PROBLEM = re.compile(r"\b(ERROR|WARN|WARNING|panic|Traceback|Exception)\b")
@@ -692,7 +747,9 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def print_report(env: dict[str, str], raw: RawResult, sys_: SystemResult) -> None:
+def print_report(
+    env: dict[str, str], raw: RawResult, sys_: SystemResult, matching: MatchingResult | None
+) -> None:
     t = Table(title="Environment", show_header=False)
     for k, v in env.items():
         t.add_row(k, v)
@@ -735,6 +792,8 @@ def print_report(env: dict[str, str], raw: RawResult, sys_: SystemResult) -> Non
         f"dead-lettered {st.get('dead_lettered')}",
     )
     out.print(s)
+    if matching is not None:
+        out.print(matching_table(matching, sys_.first_send))
 
     c = Table(title="Ratio")
     c.add_column("system events/s", justify="right")
@@ -759,6 +818,20 @@ def print_report(env: dict[str, str], raw: RawResult, sys_: SystemResult) -> Non
     )
 
 
+def matching_table(m: MatchingResult, first_send: float) -> Table:
+    t = Table(title="Matching service (same cards, consumer group offsets, ~3 s resolution)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("cards committed when all views were visible", f"{m.at_all_visible} / {m.target}")
+    if m.caught_up_at is None:
+        t.add_row("caught up", "no (stalled or --max-wait-seconds passed)")
+    else:
+        wall = m.caught_up_at - first_send
+        t.add_row("first POST -> matching committed all", f"{wall:.1f} s")
+        t.add_row("matching throughput", f"{rate(m.target, wall):,.0f} events/s")
+    return t
+
+
 def print_problems(sys_: SystemResult, logs: dict[str, tuple[Counter[str], list[str]]]) -> None:
     missing = sys_.missing()
     if missing:
@@ -773,9 +846,9 @@ def print_problems(sys_: SystemResult, logs: dict[str, tuple[Counter[str], list[
             "throughput above counts only the visible ones[/yellow]"
         )
     for failure in sys_.posts.failures:
-        out.print(f"[red]non-202: {failure}[/red]")
+        out.print(f"[red]non-202: {escape(failure)}[/red]")
     for problem in sys_.api_check:
-        out.print(f"[red]read-back: {problem}[/red]")
+        out.print(f"[red]read-back: {escape(problem)}[/red]")
     if not sys_.api_check:
         out.print("read-back of 25 random citizens through GET /v1/citizens/{id}: all ok")
     if not logs:
@@ -789,14 +862,21 @@ def print_problems(sys_: SystemResult, logs: dict[str, tuple[Counter[str], list[
 # -- main ------------------------------------------------------------------------------------
 
 
-async def measure(stack: Stack, opts: Options, run: str) -> tuple[RawResult, SystemResult]:
+Results = tuple[RawResult, SystemResult, MatchingResult | None]
+
+
+async def measure(stack: Stack, opts: Options, run: str) -> Results:
     assert stack.bootstrap
     raw = await run_raw(stack.bootstrap, opts.raw_messages, run)
     progress(f"raw: e2e {raw.e2e_rate:,.0f} msg/s; starting the services")
     names = tuple(s for s in SERVICES if opts.with_matching or s != "matching")
     await asyncio.to_thread(stack.start_services, names)
     progress(f"services ready: {', '.join(names)}")
-    return raw, await run_system(stack, opts, run)
+    system = await run_system(stack, opts, run)
+    matching = None
+    if opts.with_matching:
+        matching = await follow_matching(stack.bootstrap, system.posts.accepted(), opts)
+    return raw, system, matching
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -808,9 +888,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"stack in {home} ({'memory' if opts.memory else 's3'} engine), run {run}")
         stack.start_stores()
         env = environment(opts, stack)
-        raw, system = asyncio.run(measure(stack, opts, run))
+        raw, system, matching = asyncio.run(measure(stack, opts, run))
         stack.stop()  # flushes the service logs before they are read
-        print_report(env, raw, system)
+        print_report(env, raw, system, matching)
         print_problems(system, scan_logs(home / "logs"))
         ok = not system.missing() and system.visible_count == opts.events
         return 0 if ok else 1

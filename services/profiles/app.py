@@ -27,7 +27,11 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url)
-        projector = Projector(settings.kafka_bootstrap_servers, ViewStore(redis))
+        projector = Projector(
+            settings.kafka_bootstrap_servers,
+            ViewStore(redis),
+            fetch_max_wait_ms=settings.profiles_fetch_max_wait_ms,
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(projector.run(stop), name="projector")
         app.state.redis = redis

@@ -29,11 +29,13 @@ class Projector:
         store: ViewStore,
         topics: tuple[Topic, ...] = DOMAIN_TOPICS,
         max_batch: int = 2000,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self._bootstrap = bootstrap
         self._store = store
         self._topics = topics
         self._max_batch = max_batch
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self.applied = 0
         self.dead_lettered = 0
         self.running = False
@@ -48,7 +50,7 @@ class Projector:
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         producer = make_producer(self._bootstrap)
@@ -62,7 +64,9 @@ class Projector:
                 consumer.seek(tp, self.positions.get((tp.topic, tp.partition), 0))
             self.running = True
             while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=200, max_records=self._max_batch)
+                batch = await consumer.getmany(
+                    timeout_ms=self._fetch_max_wait_ms, max_records=self._max_batch
+                )
                 for tp in parts:
                     hw = consumer.highwater(tp)
                     if hw is not None:

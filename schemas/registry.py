@@ -12,8 +12,6 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pydantic import ValidationError
-
 from schemas import citizens, jobs, placements
 from schemas.envelope import Event, EventPayload
 
@@ -117,7 +115,3 @@ def upcast_placement_suggested_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     out["score"] = round(float(out.pop("score", 0)) / 100.0, 6)
     out.setdefault("model_version", "rules-1")
     return out
-
-
-def is_validation_error(exc: BaseException) -> bool:
-    return isinstance(exc, ValidationError | UnknownEventError | json.JSONDecodeError)

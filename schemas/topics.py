@@ -45,10 +45,3 @@ DEAD_LETTER = Topic(
 
 CATALOGUE: tuple[Topic, ...] = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, DEAD_LETTER)
 DOMAIN_TOPICS: tuple[Topic, ...] = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS)
-
-
-def by_name(name: str) -> Topic:
-    for topic in CATALOGUE:
-        if topic.name == name:
-            return topic
-    raise KeyError(name)

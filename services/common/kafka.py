@@ -93,28 +93,3 @@ async def read_until(
         for tp in list(pending):
             if await consumer.position(tp) >= pending[tp]:
                 del pending[tp]
-
-
-async def caught_up_offsets(
-    consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition], timeout: float = 10.0
-) -> dict[TopicPartition, int]:
-    """The true end of each partition, learned from fetch responses' highwater marks.
-
-    Used instead of `end_offsets()`. The consumer must be assigned and positioned; this
-    fetches (and discards nothing: it seeks back) until every partition has reported one.
-    """
-    parts = list(partitions)
-    start = {tp: await consumer.position(tp) for tp in parts}
-    deadline = asyncio.get_running_loop().time() + timeout
-    ends: dict[TopicPartition, int] = {}
-    while len(ends) < len(parts):
-        await consumer.getmany(*[tp for tp in parts if tp not in ends], timeout_ms=100)
-        for tp in parts:
-            hw = consumer.highwater(tp)
-            if hw is not None and tp not in ends:
-                ends[tp] = hw
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"no highwater from the broker for {set(parts) - set(ends)}")
-    for tp, offset in start.items():
-        consumer.seek(tp, offset)
-    return ends

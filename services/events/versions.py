@@ -33,10 +33,6 @@ class AggregateVersions:
     async def release(self, kind: str, aggregate_id: str, version: int) -> None:
         await self._release(keys=[self._key(kind, aggregate_id)], args=[str(version)])
 
-    async def current(self, kind: str, aggregate_id: str) -> int:
-        value = await self._redis.get(self._key(kind, aggregate_id))
-        return int(value) if value else 0
-
     async def claim_first(self, kind: str, aggregate_id: str) -> bool:
         """True exactly once per aggregate: for events that register something once."""
         return bool(await self._redis.set(self._key(kind, aggregate_id), 1, nx=True))

@@ -25,7 +25,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import string
 import sys
 import tempfile
@@ -59,7 +58,7 @@ from schemas.topics import CITIZENS  # noqa: E402
 from services.common.kafka import make_producer  # noqa: E402
 from services.matching.settings import MatchingSettings  # noqa: E402
 from services.profiles.projections import keys  # noqa: E402
-from services.stack import SERVICES, Ports, Proc, Stack, free_port  # noqa: E402
+from services.stack import SERVICES, Proc, Stack, free_port_base  # noqa: E402
 
 EXAMPLES = REPO / "services" / "demo" / "examples"
 # Real Danish postal codes, so the matching service sees plausible locations.
@@ -193,38 +192,6 @@ def rate(count: int, seconds: float) -> float:
 
 
 # -- the stack -------------------------------------------------------------------------------
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def free_port_base(span: int = 6) -> int:
-    """`Ports` takes a base and uses the next `span` ports, so all of them must be free.
-
-    Below the ephemeral range: the services start only after the raw phase, and in between
-    the bench's own client sockets took a port of a base found by `free_port()` (seen:
-    profiles failed with "address already in use").
-    """
-    low, _ = ephemeral_range()
-    for _ in range(200):
-        base = random.randrange(10_000, max(10_001, low - span))
-        if all(port_free(base + i) for i in range(span)):
-            return base
-    return free_port()  # a crowded machine: fall back to the ephemeral range
 
 
 def cpu_seconds(pid: int) -> float:
@@ -882,7 +849,7 @@ async def measure(stack: Stack, opts: Options, run: str) -> Results:
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="jobmatch-bench-"))
-    stack = Stack(home=home, ports=Ports(free_port_base()), memory=opts.memory)
+    stack = Stack(home=home, ports=free_port_base(), memory=opts.memory)
     run = run_id()
     try:
         progress(f"stack in {home} ({'memory' if opts.memory else 's3'} engine), run {run}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
@@ -43,71 +45,74 @@ async def _run_until_caught_up(projector: Projector, want_applied: int) -> None:
         await asyncio.wait_for(task, 10)
 
 
+@pytest.fixture
+async def producer(broker: str) -> AsyncIterator[AIOKafkaProducer]:
+    client = make_producer(broker)
+    await client.start()
+    yield client
+    await client.stop()
+
+
+async def _registered(producer: AIOKafkaProducer, amina: dict[str, Any]) -> CompetenceCard:
+    """A fresh citizen (new id) registered in the log; a fresh view name for the test."""
+    amina["citizen_id"] = f"cit-proj-{uuid.uuid4().hex[:6]}"
+    card = CompetenceCard.model_validate(amina)
+    await _publish(
+        producer, CompetenceCardRegistered(citizen_id=card.citizen_id, version=1, card=card)
+    )
+    return card
+
+
 async def test_views_resume_after_restart_without_reapplying(
-    broker: str, redis: Redis, amina: dict[str, Any]
+    broker: str, redis: Redis, producer: AIOKafkaProducer, amina: dict[str, Any]
 ) -> None:
     view = f"test-{uuid.uuid4().hex[:8]}"
-    cid = f"cit-proj-{uuid.uuid4().hex[:6]}"
-    amina["citizen_id"] = cid
-    card = CompetenceCard.model_validate(amina)
-    producer = make_producer(broker)
-    await producer.start()
-    try:
-        await _publish(producer, CompetenceCardRegistered(citizen_id=cid, version=1, card=card))
-        first = Projector(broker, ViewStore(redis, view))
-        await _run_until_caught_up(first, 1)
-        seen = first.applied
-        assert seen >= 1
-        doc = await queries.citizen(redis, cid)
-        assert doc is not None and doc["version"] == 1
+    card = await _registered(producer, amina)
+    cid = card.citizen_id
+    first = Projector(broker, ViewStore(redis, view))
+    await _run_until_caught_up(first, 1)
+    seen = first.applied
+    assert seen >= 1
+    doc = await queries.citizen(redis, cid)
+    assert doc is not None and doc["version"] == 1
 
-        tracked = await ViewStore(redis, view).positions()
-        assert sum(tracked.values()) == seen, "tracking counts exactly the applied events"
+    tracked = await ViewStore(redis, view).positions()
+    assert sum(tracked.values()) == seen, "tracking counts exactly the applied events"
 
-        # Restarting reads on from the tracked positions: nothing is applied twice.
-        second = Projector(broker, ViewStore(redis, view))
-        await _run_until_caught_up(second, 0)
-        assert second.applied == 0
+    # Restarting reads on from the tracked positions: nothing is applied twice.
+    second = Projector(broker, ViewStore(redis, view))
+    await _run_until_caught_up(second, 0)
+    assert second.applied == 0
 
-        updated = card.model_copy(update={"notes": "opdateret"})
-        await _publish(producer, CompetenceCardUpdated(citizen_id=cid, version=2, card=updated))
-        third = Projector(broker, ViewStore(redis, view))
-        await _run_until_caught_up(third, 1)
-        assert third.applied == 1
-        doc = await queries.citizen(redis, cid)
-        assert doc is not None and doc["version"] == 2 and doc["card"]["notes"] == "opdateret"
-    finally:
-        await producer.stop()
+    updated = card.model_copy(update={"notes": "opdateret"})
+    await _publish(producer, CompetenceCardUpdated(citizen_id=cid, version=2, card=updated))
+    third = Projector(broker, ViewStore(redis, view))
+    await _run_until_caught_up(third, 1)
+    assert third.applied == 1
+    doc = await queries.citizen(redis, cid)
+    assert doc is not None and doc["version"] == 2 and doc["card"]["notes"] == "opdateret"
 
 
 async def test_malformed_record_goes_to_dead_letter_and_views_survive(
-    broker: str, redis: Redis, amina: dict[str, Any]
+    broker: str, redis: Redis, producer: AIOKafkaProducer, amina: dict[str, Any]
 ) -> None:
     view = f"test-{uuid.uuid4().hex[:8]}"
-    cid = f"cit-dlq-{uuid.uuid4().hex[:6]}"
-    amina["citizen_id"] = cid
-    card = CompetenceCard.model_validate(amina)
-    producer = make_producer(broker)
-    await producer.start()
-    try:
-        await _publish(producer, CompetenceCardRegistered(citizen_id=cid, version=1, card=card))
-        bad = b'{"event_type": "CompetenceCardUpdated", "schema_version": 1, "payload": {}}'
-        await producer.send_and_wait(CITIZENS.name, bad, key=cid.encode())
-        projector = Projector(broker, ViewStore(redis, view))
-        await _run_until_caught_up(projector, 1)
-        assert projector.dead_lettered >= 1
-        doc = await queries.citizen(redis, cid)
-        assert doc is not None and doc["version"] == 1
+    cid = (await _registered(producer, amina)).citizen_id
+    bad = b'{"event_type": "CompetenceCardUpdated", "schema_version": 1, "payload": {}}'
+    await producer.send_and_wait(CITIZENS.name, bad, key=cid.encode())
+    projector = Projector(broker, ViewStore(redis, view))
+    await _run_until_caught_up(projector, 1)
+    assert projector.dead_lettered >= 1
+    doc = await queries.citizen(redis, cid)
+    assert doc is not None and doc["version"] == 1
 
-        parked = [
-            r
-            for r in await read_all(broker, DEAD_LETTER.name, DEAD_LETTER.partitions)
-            if r.key == cid.encode()
-        ]
-        assert parked and parked[-1].value == bad
-        headers = dict(parked[-1].headers)
-        assert headers["dlq_consumer"] == b"profiles"
-        assert b"validation error" in headers["dlq_reason"]
-        assert headers["dlq_source_topic"] == CITIZENS.name.encode()
-    finally:
-        await producer.stop()
+    parked = [
+        r
+        for r in await read_all(broker, DEAD_LETTER.name, DEAD_LETTER.partitions)
+        if r.key == cid.encode()
+    ]
+    assert parked and parked[-1].value == bad
+    headers = dict(parked[-1].headers)
+    assert headers["dlq_consumer"] == b"profiles"
+    assert b"validation error" in headers["dlq_reason"]
+    assert headers["dlq_source_topic"] == CITIZENS.name.encode()

@@ -5,16 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.common import (
     Cefr,
+    ConceptLink,
+    Cvr,
+    DrivingLicence,
     EscoOccupationUri,
     EscoSkillUri,
+    MunicipalityCode,
     PostalCode,
     PseudonymousId,
+    SaneDate,
 )
-from schemas.envelope import EventPayload, MunicipalityCode
+from schemas.envelope import EventPayload
 from schemas.topics import CITIZENS
 
 
@@ -31,8 +36,14 @@ class ProgrammeStatus(_Doc):
     residence_basis: (
         Literal["refugee", "family_reunified", "eu", "work", "danish", "other"] | None
     ) = None
-    arrival_date: dt.date | None = None
+    arrival_date: SaneDate | None = None
     birth_year: int | None = Field(default=None, ge=1940, le=2015)
+
+    @model_validator(mode="after")
+    def _arrived_after_birth(self) -> ProgrammeStatus:
+        if self.arrival_date and self.birth_year and self.arrival_date.year < self.birth_year:
+            raise ValueError("arrival_date lies before the birth year")
+        return self
 
 
 class DanishLevel(_Doc):
@@ -59,7 +70,7 @@ class Education(_Doc):
 
 class Availability(_Doc):
     hours_per_week: float = Field(gt=0, le=60)
-    available_from: dt.date | None = None
+    available_from: SaneDate | None = None
 
 
 class Location(_Doc):
@@ -82,7 +93,7 @@ class CompetenceCard(_Doc):
     experience: list[Experience] = Field(default_factory=list, max_length=50)
     skills: list[SkillClaim] = Field(default_factory=list, max_length=200)
     education: Education = Field(default_factory=Education)
-    driving_licences: list[str] = Field(default_factory=list, max_length=20)
+    driving_licences: list[DrivingLicence] = Field(default_factory=list, max_length=20)
     certificates: list[str] = Field(default_factory=list, max_length=50)
     availability: Availability
     location: Location
@@ -99,22 +110,39 @@ class _CitizenEvent(EventPayload):
         return self.citizen_id
 
 
+class ProgrammeEligibility(BaseModel):
+    """Whether the citizen may enter a programme, and why (reason codes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    programme: str
+    eligible: bool
+    reasons: list[str]
+    assessed_for: dt.date = Field(description="The start date the gates were checked for.")
+
+
 class CompetenceCardRegistered(_CitizenEvent):
     event_type: ClassVar[str] = "CompetenceCardRegistered"
     version: int = Field(ge=1, description="Card version after this event (1 here).")
     card: CompetenceCard
+    links: list[ConceptLink] = Field(
+        default_factory=list, description="ESCO concepts of the card's titles and skills."
+    )
+    eligibility: list[ProgrammeEligibility] = Field(default_factory=list)
 
 
 class CompetenceCardUpdated(_CitizenEvent):
     event_type: ClassVar[str] = "CompetenceCardUpdated"
     version: int = Field(ge=2, description="Card version after this event.")
     card: CompetenceCard
+    links: list[ConceptLink] = Field(default_factory=list)
+    eligibility: list[ProgrammeEligibility] = Field(default_factory=list)
 
 
 class CitizenAvailabilityChanged(_CitizenEvent):
     event_type: ClassVar[str] = "CitizenAvailabilityChanged"
     available: bool
-    available_from: dt.date | None = None
+    available_from: SaneDate | None = None
     hours_per_week: float | None = Field(default=None, gt=0, le=60)
     reason: str | None = Field(default=None, max_length=500)
 
@@ -123,14 +151,14 @@ class ConsentGiven(_CitizenEvent):
     event_type: ClassVar[str] = "ConsentGiven"
     consent_id: str = Field(min_length=1, max_length=64)
     scope: Literal["employer", "all"]
-    employer_cvr: str | None = Field(default=None, pattern=r"^\d{8}$")
+    employer_cvr: Cvr | None = None
 
 
 class ConsentWithdrawn(_CitizenEvent):
     event_type: ClassVar[str] = "ConsentWithdrawn"
     consent_id: str = Field(min_length=1, max_length=64)
     scope: Literal["employer", "all"]
-    employer_cvr: str | None = Field(default=None, pattern=r"^\d{8}$")
+    employer_cvr: Cvr | None = None
 
 
 class ErasureRequested(_CitizenEvent):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -15,6 +15,8 @@ from pydantic import (
     field_validator,
 )
 
+from schemas.common import MunicipalityCode
+
 ActorRole = Literal["consultant", "employer", "citizen", "system", "administrator"]
 
 # Kafka header names: consumers can route or skip records without parsing the JSON body.
@@ -22,8 +24,6 @@ HEADER_EVENT_TYPE = "event_type"
 HEADER_SCHEMA_VERSION = "schema_version"
 HEADER_EVENT_ID = "event_id"
 HEADER_CONTENT_TYPE = "content-type"
-
-MunicipalityCode = Annotated[str, Field(pattern=r"^\d{4}$", examples=["0751"])]
 
 
 class Actor(BaseModel):

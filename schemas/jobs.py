@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import Cefr, Cvr, EscoOccupationUri, EscoSkillUri, PostalCode, ResourceId
-from schemas.envelope import EventPayload, MunicipalityCode
+from schemas.common import (
+    Cefr,
+    ConceptLink,
+    Cvr,
+    DrivingLicence,
+    EscoOccupationUri,
+    EscoSkillUri,
+    MunicipalityCode,
+    PostalCode,
+    ResourceId,
+    SaneDate,
+)
+from schemas.envelope import EventPayload
 from schemas.topics import EMPLOYERS, JOB_ORDERS
 
 Programme = Literal[
@@ -38,7 +48,7 @@ class RequiredSkill(_Doc):
 
 class Requirements(_Doc):
     danish_min_cefr: Cefr | None = None
-    driving_licences: list[str] = Field(default_factory=list, max_length=20)
+    driving_licences: list[DrivingLicence] = Field(default_factory=list, max_length=20)
     certificates: list[str] = Field(default_factory=list, max_length=50)
     skills: list[RequiredSkill] = Field(default_factory=list, max_length=100)
 
@@ -56,10 +66,10 @@ class JobOrder(_Doc):
     positions: int = Field(default=1, ge=1, le=500)
     worksite: Worksite
     hours_per_week: float = Field(gt=0, le=60)
-    start_date: dt.date | None = None
+    start_date: SaneDate | None = None
     requirements: Requirements = Field(default_factory=Requirements)
     mentor_available: bool = False
-    application_deadline: dt.date | None = None
+    application_deadline: SaneDate | None = None
 
 
 class EmployerRegistered(EventPayload):
@@ -86,12 +96,16 @@ class JobOrderPosted(_JobOrderEvent):
     event_type: ClassVar[str] = "JobOrderPosted"
     version: int = Field(ge=1)
     order: JobOrder
+    links: list[ConceptLink] = Field(
+        default_factory=list, description="ESCO concepts of the title and required skills."
+    )
 
 
 class JobOrderUpdated(_JobOrderEvent):
     event_type: ClassVar[str] = "JobOrderUpdated"
     version: int = Field(ge=2)
     order: JobOrder
+    links: list[ConceptLink] = Field(default_factory=list)
 
 
 class JobOrderClosed(_JobOrderEvent):

@@ -1,28 +1,50 @@
-"""Command handlers: reserve a version, build the event, append it, report where it went."""
+"""Command handlers: load the aggregates, decide (pure), commit the new states, append.
+
+The states are committed first (optimistic concurrency: a concurrent change makes the
+commit fail and the command answer 409), then the events are appended with acks=all. If
+the append fails the states are put back, so a refused write leaves no trace.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
-from schemas.envelope import Actor, Event, EventPayload
-from services.events import commands
+from schemas.envelope import Actor, Event
+from services.events.commands import Decision, Key
+from services.events.errors import Conflict
 from services.events.publisher import EventPublisher, Position
-from services.events.versions import AggregateVersions
+from services.events.state import CitizenState, OrderState, PlacementState, ReviewState
+from services.events.store import AggregateStore
+
+STATE_MODELS: dict[str, type[BaseModel]] = {
+    "citizen": CitizenState,
+    "order": OrderState,
+    "review": ReviewState,
+    "placement": PlacementState,
+}
+
+
+class AppendedEvent(BaseModel):
+    event_id: uuid.UUID
+    event_type: str
+    position: Position
 
 
 class Accepted(BaseModel):
-    """The answer to an accepted command: the event and its place in the log."""
+    """The answer to an accepted command: its main event and where it landed in the log."""
 
     event_id: uuid.UUID
     event_type: str
     aggregate_id: str
-    version: int
+    version: int | None = None
     position: Position
+    events: list[AppendedEvent]
 
 
 @dataclass(frozen=True)
@@ -31,71 +53,75 @@ class Meta:
     correlation_id: uuid.UUID | None = None
 
 
+class States:
+    """The loaded aggregates of one command, parsed into their models."""
+
+    def __init__(self, loaded: dict[Key, tuple[int, str | None]]) -> None:
+        self.loaded = loaded
+
+    def get(self, key: Key) -> Any:
+        _, text = self.loaded[key]
+        if text is None:
+            return None
+        model = STATE_MODELS.get(key[0])
+        return model.model_validate_json(text) if model else text
+
+
 @dataclass
 class Handlers:
     publisher: EventPublisher
-    versions: AggregateVersions
+    store: AggregateStore
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    async def _append(
+    def today(self) -> date:
+        return self.clock().date()
+
+    async def execute(
         self,
-        kind: str,
-        aggregate_id: str,
-        make: Callable[[int], EventPayload],
+        keys: Sequence[Key],
+        decide: Callable[[States], Decision],
         meta: Meta,
-        municipality_code: str | None,
+        municipality_code: str | None = None,
+        primary: int = 0,
     ) -> Accepted:
-        version = await self.versions.reserve(kind, aggregate_id)
-        event = Event.new(
-            make(version),
-            actor=meta.actor,
-            occurred_at=datetime.now(UTC),
-            correlation_id=meta.correlation_id,
-            municipality_code=municipality_code,
-        )
-        try:
-            position = await self.publisher.publish(event)
-        except BaseException:
-            await self.versions.release(kind, aggregate_id, version)
-            raise
-        return Accepted(
-            event_id=event.event_id,
-            event_type=event.event_type,
-            aggregate_id=aggregate_id,
-            version=version,
-            position=position,
-        )
-
-    async def submit_competence_card(
-        self, cmd: commands.SubmitCompetenceCard, meta: Meta
-    ) -> Accepted:
-        card = cmd.card
-        return await self._append(
-            "citizen",
-            card.citizen_id,
-            lambda v: commands.card_event(cmd, v),
-            meta,
-            card.municipality_code,
-        )
-
-    async def post_job_order(self, cmd: commands.PostJobOrder, meta: Meta) -> Accepted:
-        order = cmd.order
-        if await self.versions.claim_first("employer", order.employer.cvr):
-            event = Event.new(
-                commands.employer_event(cmd),
+        loaded = await self.store.load(list(keys))
+        decision = decide(States(loaded))
+        for key in decision.changes:
+            loaded.setdefault(key, (0, None))
+        changes = {k: (loaded[k][0], state) for k, state in decision.changes.items()}
+        if not await self.store.commit(changes):
+            raise Conflict("another command changed this record at the same time; try again")
+        now = self.clock()
+        correlation = meta.correlation_id or uuid.uuid4()
+        events = [
+            Event.new(
+                payload,
                 actor=meta.actor,
-                occurred_at=datetime.now(UTC),
-                correlation_id=meta.correlation_id,
-                municipality_code=order.municipality_code,
+                occurred_at=now,
+                correlation_id=correlation,
+                municipality_code=municipality_code,
             )
-            try:
-                await self.publisher.publish(event)
-            except BaseException:
-                await self.versions.release("employer", order.employer.cvr, 1)
-                raise
-        return await self._append(
-            "job_order",
-            order.job_order_id,
-            lambda v: commands.job_order_event(cmd, v),
-            meta,
-            order.municipality_code,
+            for payload in decision.events
+        ]
+        appended: list[AppendedEvent] = []
+        try:
+            for event in events:
+                position = await self.publisher.publish(event)
+                appended.append(
+                    AppendedEvent(
+                        event_id=event.event_id, event_type=event.event_type, position=position
+                    )
+                )
+        except BaseException:
+            # Put the states back; only if nothing else moved them on in the meantime.
+            await self.store.commit({k: (loaded[k][0] + 1, loaded[k][1]) for k in decision.changes})
+            raise
+        main = events[primary] if primary >= 0 else events[-1]
+        return Accepted(
+            event_id=main.event_id,
+            event_type=main.event_type,
+            aggregate_id=main.aggregate_id,
+            version=decision.version,
+            position=appended[events.index(main)].position,
+            events=appended,
         )

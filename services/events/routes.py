@@ -1,25 +1,37 @@
-"""HTTP entrypoints: translate requests into commands and answers; no rules here."""
+"""HTTP entrypoints: translate requests into commands, commands into handler calls.
+
+No rules here: they live in `commands.py`. Each route names the aggregates it reads and
+passes the pure `decide_*` function to `Handlers.execute`.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.citizens import CompetenceCard
+from schemas.common import Cvr, ResourceId, SaneDate
 from schemas.envelope import Actor, ActorRole
 from schemas.jobs import JobOrder
-from services.events import commands
-from services.events.handlers import Accepted, Handlers, Meta
+from services.events import commands as c
+from services.events.context import CommandContext
+from services.events.errors import Invalid
+from services.events.handlers import Accepted, Meta
 
 router = APIRouter(prefix="/v1", tags=["commands"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The record the command refers to does not exist"},
+    409: {"description": "The command does not fit the current state; `reason` says why"},
+    422: {"description": "A field is invalid; each one is named with the reason"},
+}
 
 
-def get_handlers(request: Request) -> Handlers:
-    handlers: Handlers = request.app.state.handlers
-    return handlers
+def get_context(request: Request) -> CommandContext:
+    ctx: CommandContext = request.app.state.context
+    return ctx
 
 
 def get_meta(
@@ -44,33 +56,401 @@ def get_meta(
     return Meta(actor=actor, correlation_id=x_correlation_id)
 
 
-HandlersDep = Annotated[Handlers, Depends(get_handlers)]
+def expected_version(
+    if_match: Annotated[
+        str | None, Header(description='The version the change is based on, e.g. "3"')
+    ] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise HTTPException(
+            422, detail=[{"field": "If-Match", "reason": 'must be a version number such as "3"'}]
+        )
+    return int(text)
+
+
+Ctx = Annotated[CommandContext, Depends(get_context)]
 MetaDep = Annotated[Meta, Depends(get_meta)]
+IfMatch = Annotated[int | None, Depends(expected_version)]
+CitizenId = Annotated[str, Path(min_length=3, max_length=64)]
+SuggestionId = Annotated[str, Path(min_length=3, max_length=64)]
+PlacementId = Annotated[str, Path(min_length=3, max_length=64)]
+OrderId = Annotated[str, Path(min_length=3, max_length=64)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _same_id(path_id: str, body_id: str, name: str) -> None:
+    if path_id != body_id:
+        raise Invalid(f"{name} in the body ({body_id}) differs from the URL ({path_id})", name)
+
+
+# -- competence cards --------------------------------------------------------------------------
 
 
 @router.post(
     "/competence-cards",
     status_code=202,
     response_model=Accepted,
-    summary="Register or update a citizen's competence card (kompetencekort)",
-    responses={422: {"description": "A field is invalid; each one is named"}},
+    summary="Register a citizen's competence card (kompetencekort)",
+    responses=ERRORS,
 )
-async def submit_competence_card(
-    card: CompetenceCard, handlers: HandlersDep, meta: MetaDep
+async def register_competence_card(card: CompetenceCard, ctx: Ctx, meta: MetaDep) -> Accepted:
+    """Answers 202 once the broker has `CompetenceCardRegistered` (acks=all), with the
+    ESCO links of the card's titles and skills and its programme eligibility. A citizen who
+    already has a card gets 409: change a card with `PUT` and `If-Match`."""
+    cmd = c.SubmitCompetenceCard(card, ctx.card_links(card))
+    return await ctx.handlers.execute(
+        [c.citizen_key(card.citizen_id)],
+        lambda s: c.decide_register_card(cmd, s.get(c.citizen_key(card.citizen_id)), ctx.today()),
+        meta,
+        card.municipality_code,
+    )
+
+
+@router.put(
+    "/competence-cards/{citizen_id}",
+    status_code=202,
+    response_model=Accepted,
+    summary="Update a competence card (If-Match: the version it is based on)",
+    responses={**ERRORS, 428: {"description": "If-Match is missing"}},
+)
+async def update_competence_card(
+    citizen_id: CitizenId, card: CompetenceCard, ctx: Ctx, meta: MetaDep, version: IfMatch
 ) -> Accepted:
-    """Answers 202 once the broker has the event (acks=all). The first card of a citizen
-    emits `CompetenceCardRegistered`, later ones `CompetenceCardUpdated`."""
-    return await handlers.submit_competence_card(commands.SubmitCompetenceCard(card), meta)
+    """Emits `CompetenceCardUpdated` with the next version. A stale `If-Match` gets 409."""
+    _same_id(citizen_id, card.citizen_id, "citizen_id")
+    cmd = c.SubmitCompetenceCard(card, ctx.card_links(card), expected_version=version)
+    key = c.citizen_key(citizen_id)
+    return await ctx.handlers.execute(
+        [key],
+        lambda s: c.decide_update_card(cmd, s.get(key), ctx.today()),
+        meta,
+        card.municipality_code,
+    )
+
+
+class AvailabilityBody(_Body):
+    available: bool
+    available_from: SaneDate | None = None
+    hours_per_week: float | None = Field(default=None, gt=0, le=60)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.post(
+    "/citizens/{citizen_id}/availability",
+    status_code=202,
+    response_model=Accepted,
+    summary="Record that a citizen became available or unavailable",
+    responses=ERRORS,
+)
+async def change_availability(
+    citizen_id: CitizenId, body: AvailabilityBody, ctx: Ctx, meta: MetaDep
+) -> Accepted:
+    cmd = c.ChangeAvailability(citizen_id, **body.model_dump())
+    key = c.citizen_key(citizen_id)
+    return await ctx.handlers.execute(
+        [key], lambda s: c.decide_change_availability(cmd, s.get(key)), meta
+    )
+
+
+class ConsentBody(_Body):
+    consent_id: str | None = Field(default=None, min_length=1, max_length=64)
+    scope: Literal["employer", "all"]
+    employer_cvr: Cvr | None = None
+
+
+@router.post(
+    "/citizens/{citizen_id}/consents",
+    status_code=202,
+    response_model=Accepted,
+    summary="Record the citizen's consent to be presented (to one employer or to all)",
+    responses=ERRORS,
+)
+async def give_consent(
+    citizen_id: CitizenId, body: ConsentBody, ctx: Ctx, meta: MetaDep
+) -> Accepted:
+    consent_id = body.consent_id or f"cns-{uuid.uuid4().hex[:12]}"
+    cmd = c.GiveConsent(citizen_id, consent_id, body.scope, body.employer_cvr)
+    key = c.citizen_key(citizen_id)
+    return await ctx.handlers.execute([key], lambda s: c.decide_give_consent(cmd, s.get(key)), meta)
+
+
+@router.delete(
+    "/citizens/{citizen_id}/consents/{consent_id}",
+    status_code=202,
+    response_model=Accepted,
+    summary="Record that the citizen withdrew a consent",
+    responses=ERRORS,
+)
+async def withdraw_consent(
+    citizen_id: CitizenId,
+    consent_id: Annotated[str, Path(min_length=1, max_length=64)],
+    ctx: Ctx,
+    meta: MetaDep,
+) -> Accepted:
+    cmd = c.WithdrawConsent(citizen_id, consent_id)
+    key = c.citizen_key(citizen_id)
+    return await ctx.handlers.execute(
+        [key], lambda s: c.decide_withdraw_consent(cmd, s.get(key)), meta
+    )
+
+
+class ErasureBody(_Body):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.post(
+    "/citizens/{citizen_id}/erasure",
+    status_code=202,
+    response_model=Accepted,
+    summary="Request erasure of the citizen's personal data",
+    responses=ERRORS,
+)
+async def request_erasure(
+    citizen_id: CitizenId, ctx: Ctx, meta: MetaDep, body: ErasureBody | None = None
+) -> Accepted:
+    key = c.citizen_key(citizen_id)
+    reason = body.reason if body else None
+    return await ctx.handlers.execute(
+        [key], lambda s: c.decide_request_erasure(citizen_id, reason, s.get(key)), meta
+    )
+
+
+# -- job orders --------------------------------------------------------------------------------
 
 
 @router.post(
     "/job-orders",
     status_code=202,
     response_model=Accepted,
-    summary="Post or update a job order (jobordre)",
-    responses={422: {"description": "A field is invalid; each one is named"}},
+    summary="Post a job order (jobordre)",
+    responses=ERRORS,
 )
-async def post_job_order(order: JobOrder, handlers: HandlersDep, meta: MetaDep) -> Accepted:
-    """Answers 202 once the broker has the event. The first order with an id emits
-    `JobOrderPosted`, later ones `JobOrderUpdated`; an unseen CVR also `EmployerRegistered`."""
-    return await handlers.post_job_order(commands.PostJobOrder(order), meta)
+async def post_job_order(order: JobOrder, ctx: Ctx, meta: MetaDep) -> Accepted:
+    """Emits `JobOrderPosted` (and `EmployerRegistered` for an unseen CVR). An IGU order
+    that starts after 31 December 2027 is refused (422): the scheme ends then."""
+    cmd = c.PostJobOrder(order, ctx.order_links(order))
+    okey, ekey = c.order_key(order.job_order_id), c.employer_key(order.employer.cvr)
+    accepted = await ctx.handlers.execute(
+        [okey, ekey],
+        lambda s: c.decide_post_order(cmd, s.get(okey), s.get(ekey) is not None),
+        meta,
+        order.municipality_code,
+        primary=-1,
+    )
+    await ctx.track_deadline(order)
+    return accepted
+
+
+@router.put(
+    "/job-orders/{job_order_id}",
+    status_code=202,
+    response_model=Accepted,
+    summary="Update an open job order (If-Match: the version it is based on)",
+    responses={**ERRORS, 428: {"description": "If-Match is missing"}},
+)
+async def update_job_order(
+    job_order_id: OrderId, order: JobOrder, ctx: Ctx, meta: MetaDep, version: IfMatch
+) -> Accepted:
+    _same_id(job_order_id, order.job_order_id, "job_order_id")
+    cmd = c.PostJobOrder(order, ctx.order_links(order), expected_version=version)
+    key = c.order_key(job_order_id)
+    accepted = await ctx.handlers.execute(
+        [key], lambda s: c.decide_update_order(cmd, s.get(key)), meta, order.municipality_code
+    )
+    await ctx.track_deadline(order)
+    return accepted
+
+
+class CloseBody(_Body):
+    reason: Literal["withdrawn", "expired"] = "withdrawn"
+
+
+@router.post(
+    "/job-orders/{job_order_id}/close",
+    status_code=202,
+    response_model=Accepted,
+    summary="Close a job order as withdrawn (or expired, once its deadline has passed)",
+    responses=ERRORS,
+)
+async def close_job_order(
+    job_order_id: OrderId, body: CloseBody, ctx: Ctx, meta: MetaDep
+) -> Accepted:
+    """Orders close as filled by themselves when all positions have started placements,
+    and as expired when the application deadline has passed."""
+    return await ctx.close_order(job_order_id, body.reason, meta)
+
+
+# -- review and placement ----------------------------------------------------------------------
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/accept",
+    status_code=202,
+    response_model=Accepted,
+    summary="The consultant accepts a suggested match",
+    responses=ERRORS,
+)
+async def accept_suggestion(suggestion_id: SuggestionId, ctx: Ctx, meta: MetaDep) -> Accepted:
+    suggestion = await ctx.suggestion(suggestion_id)
+    key = c.review_key(suggestion_id)
+    return await ctx.handlers.execute(
+        [key], lambda s: c.decide_accept(suggestion_id, suggestion, s.get(key)), meta
+    )
+
+
+class RejectBody(_Body):
+    reason_code: c.RejectionCode
+    reason_text: str | None = Field(default=None, max_length=1000)
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/reject",
+    status_code=202,
+    response_model=Accepted,
+    summary="The consultant rejects a suggested match, with a reason code",
+    responses=ERRORS,
+)
+async def reject_suggestion(
+    suggestion_id: SuggestionId, body: RejectBody, ctx: Ctx, meta: MetaDep
+) -> Accepted:
+    suggestion = await ctx.suggestion(suggestion_id)
+    key = c.review_key(suggestion_id)
+    return await ctx.handlers.execute(
+        [key],
+        lambda s: c.decide_reject(
+            suggestion_id, body.reason_code, body.reason_text, suggestion, s.get(key)
+        ),
+        meta,
+    )
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/present",
+    status_code=202,
+    response_model=Accepted,
+    summary="Present the candidate to the employer",
+    responses=ERRORS,
+)
+async def present_candidate(suggestion_id: SuggestionId, ctx: Ctx, meta: MetaDep) -> Accepted:
+    """Only an accepted suggestion, with the citizen's consent on record for this employer
+    (or all), to an open job order; otherwise 409 with the reason."""
+    suggestion = await ctx.suggestion(suggestion_id)
+    rkey = c.review_key(suggestion_id)
+    ckey = c.citizen_key(suggestion.citizen_id) if suggestion else ("citizen", "-")
+    okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
+    return await ctx.handlers.execute(
+        [rkey, ckey, okey],
+        lambda s: c.decide_present(
+            suggestion_id, suggestion, s.get(rkey), s.get(ckey), s.get(okey)
+        ),
+        meta,
+    )
+
+
+class EmployerDecisionBody(_Body):
+    decision: Literal["interview", "hired", "declined"]
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+@router.post(
+    "/suggestions/{suggestion_id}/employer-decision",
+    status_code=202,
+    response_model=Accepted,
+    summary="Record the employer's decision on a presented candidate",
+    responses=ERRORS,
+)
+async def record_employer_decision(
+    suggestion_id: SuggestionId, body: EmployerDecisionBody, ctx: Ctx, meta: MetaDep
+) -> Accepted:
+    suggestion = await ctx.suggestion(suggestion_id)
+    key = c.review_key(suggestion_id)
+    return await ctx.handlers.execute(
+        [key],
+        lambda s: c.decide_employer_decision(
+            suggestion_id, body.decision, body.reason, suggestion, s.get(key)
+        ),
+        meta,
+    )
+
+
+class StartPlacementBody(_Body):
+    suggestion_id: ResourceId
+    placement_type: Literal["virksomhedspraktik", "IGU", "IO-stilling", "løntilskud", "ordinary"]
+    start_date: SaneDate
+    end_date: SaneDate | None = None
+    weekly_hours_work: float = Field(ge=0, le=60)
+    weekly_hours_school: float = Field(default=0, ge=0, le=60)
+
+
+@router.post(
+    "/placements",
+    status_code=202,
+    response_model=Accepted,
+    summary="Start a placement for a hired candidate (IGU: e.g. 29 h work + 8 h school)",
+    responses=ERRORS,
+)
+async def start_placement(body: StartPlacementBody, ctx: Ctx, meta: MetaDep) -> Accepted:
+    """Emits `PlacementStarted`; when it takes the order's last open position, also
+    `JobOrderClosed` (filled)."""
+    suggestion = await ctx.suggestion(body.suggestion_id)
+    cmd = c.StartPlacement(**body.model_dump())
+    rkey = c.review_key(body.suggestion_id)
+    okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
+    return await ctx.handlers.execute(
+        [rkey, okey],
+        lambda s: c.decide_start_placement(cmd, suggestion, s.get(rkey), s.get(okey)),
+        meta,
+    )
+
+
+class FollowUpBody(_Body):
+    date: SaneDate
+    status: Literal["on_track", "at_risk", "needs_action"]
+    note: str | None = Field(default=None, max_length=4000)
+
+
+@router.post(
+    "/placements/{placement_id}/follow-ups",
+    status_code=202,
+    response_model=Accepted,
+    summary="Record a follow-up of an active placement",
+    responses=ERRORS,
+)
+async def record_follow_up(
+    placement_id: PlacementId, body: FollowUpBody, ctx: Ctx, meta: MetaDep
+) -> Accepted:
+    key = c.placement_key(placement_id)
+    return await ctx.handlers.execute(
+        [key],
+        lambda s: c.decide_follow_up(placement_id, body.date, body.status, body.note, s.get(key)),
+        meta,
+    )
+
+
+class EndPlacementBody(_Body):
+    end_date: SaneDate
+    outcome: Literal["ordinary_job", "education", "positive_drop_out", "negative_drop_out"]
+
+
+@router.post(
+    "/placements/{placement_id}/end",
+    status_code=202,
+    response_model=Accepted,
+    summary="End a placement with its outcome",
+    responses=ERRORS,
+)
+async def end_placement(
+    placement_id: PlacementId, body: EndPlacementBody, ctx: Ctx, meta: MetaDep
+) -> Accepted:
+    key = c.placement_key(placement_id)
+    return await ctx.handlers.execute(
+        [key],
+        lambda s: c.decide_end_placement(placement_id, body.end_date, body.outcome, s.get(key)),
+        meta,
+    )

@@ -11,3 +11,6 @@ class EventsSettings(InfraSettings):
     events_host: str = "127.0.0.1"
     events_port: int = Field(default=8000, ge=1, le=65535)
     redis_key_prefix: str = "jm:events:"
+    # How often open job orders are checked for a passed application deadline.
+    events_sweep_interval_s: float = Field(default=60.0, gt=0)
+    events_fetch_max_wait_ms: int = Field(default=500, ge=5, le=10000)

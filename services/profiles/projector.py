@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from schemas.envelope import Event
 from schemas.registry import REGISTRY
 from schemas.topics import DEAD_LETTER, DOMAIN_TOPICS, Topic
 from services.common.deadletter import dead_letter_headers
@@ -28,12 +30,16 @@ class Projector:
         bootstrap: str,
         store: ViewStore,
         topics: tuple[Topic, ...] = DOMAIN_TOPICS,
+        project_fn: Callable[[Event], list[Write]] = project,
+        name: str = "profiles",
         max_batch: int = 2000,
         fetch_max_wait_ms: int = 500,
     ) -> None:
         self._bootstrap = bootstrap
         self._store = store
         self._topics = topics
+        self._project = project_fn
+        self._name = name
         self._max_batch = max_batch
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self.applied = 0
@@ -88,7 +94,7 @@ class Projector:
         for tp, records in batch.items():
             for record in records:
                 try:
-                    writes += project(REGISTRY.decode(record.value or b""))
+                    writes += self._project(REGISTRY.decode(record.value or b""))
                     self.applied += 1
                 except ValueError as exc:
                     await self._dead_letter(producer, record, str(exc))
@@ -108,7 +114,7 @@ class Projector:
                 source_topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
-                consumer="profiles",
+                consumer=self._name,
                 reason=reason,
             ),
         )

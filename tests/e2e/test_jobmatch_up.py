@@ -103,10 +103,11 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
         assert [s["citizen_id"] for s in kantine.json()["suggestions"]] == ["cit-2b8e41d0"]
         state = httpx.get(f"{urls['matching']}/v1/state", timeout=5).json()["state"]
         assert set(state["cards"]) == {"cit-2b8e41d0", "cit-7f3a9c2e", "cit-c91d7a55"}
-        # Posting the same card again is an update: the version store survived as well.
-        answer = httpx.post(
-            f"{urls['events']}/v1/competence-cards",
+        # The command side's state survived as well: the next change is version 2.
+        answer = httpx.put(
+            f"{urls['events']}/v1/competence-cards/cit-2b8e41d0",
             json=citizen.json()["card"],
+            headers={"If-Match": "1"},
             timeout=10,
         ).json()
         assert (answer["event_type"], answer["version"]) == ("CompetenceCardUpdated", 2)

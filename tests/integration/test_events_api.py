@@ -36,21 +36,29 @@ async def test_card_is_in_the_log_when_202_is_answered(
     assert event.actor.id == "kons-42" and event.municipality_code == "0751"
 
 
-async def test_second_card_is_an_update_with_the_next_version(
+async def test_card_updates_need_the_current_version(
     events_api: httpx.AsyncClient, amina: dict[str, Any]
 ) -> None:
     amina["citizen_id"] = "cit-api-0002"
     first = await events_api.post("/v1/competence-cards", json=amina)
+    assert first.status_code == 202 and first.json()["version"] == 1
+    again = await events_api.post("/v1/competence-cards", json=amina)
+    assert again.status_code == 409 and "PUT" in again.json()["detail"][0]["reason"]
+
     amina["availability"]["hours_per_week"] = 25
-    second = await events_api.post("/v1/competence-cards", json=amina)
-    assert (first.json()["version"], second.json()["version"]) == (1, 2)
-    assert second.json()["event_type"] == "CompetenceCardUpdated"
+    url = "/v1/competence-cards/cit-api-0002"
+    assert (await events_api.put(url, json=amina)).status_code == 428
+    second = await events_api.put(url, json=amina, headers={"If-Match": '"1"'})
+    assert second.status_code == 202, second.text
+    assert (second.json()["event_type"], second.json()["version"]) == ("CompetenceCardUpdated", 2)
+    stale = await events_api.put(url, json=amina, headers={"If-Match": "1"})
+    assert stale.status_code == 409 and "version 2" in stale.json()["detail"][0]["reason"]
 
 
 async def test_job_order_registers_its_employer_once(
     events_api: httpx.AsyncClient, broker: str, lager: dict[str, Any]
 ) -> None:
-    lager["employer"]["cvr"] = "11223344"
+    lager["employer"]["cvr"] = "11223346"
     for i in range(2):
         order = copy.deepcopy(lager)
         order["job_order_id"] = f"jo-api-{i}"
@@ -61,7 +69,7 @@ async def test_job_order_registers_its_employer_once(
         REGISTRY.decode(r.value or b"")
         for r in await read_all(broker, EMPLOYERS.name, EMPLOYERS.partitions)
     ]
-    assert [e.aggregate_id for e in employers].count("11223344") == 1
+    assert [e.aggregate_id for e in employers].count("11223346") == 1
 
 
 async def test_invalid_card_is_422_naming_each_field(

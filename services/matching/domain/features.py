@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from schemas.citizens import CompetenceCard
 from schemas.common import cefr_rank
 from schemas.jobs import JobOrder
-from services.matching.domain import danish
 from services.matching.domain.text import terms
+from services.rules import danish
 
 OCCUPATION_LINK_MIN = 0.55
 SKILL_LINK_MIN = 0.8

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from schemas.common import CEFR_LEVELS
 from schemas.placements import Reason
-from services.matching.domain import eligibility
 from services.matching.domain.features import CardProfile, Occupation, OrderProfile
 from services.matching.domain.text import phrase_covered
+from services.rules import eligibility
 
 MODEL_VERSION = "rules-1"
 DistanceFn = Callable[[str, str], float | None]

@@ -12,6 +12,7 @@ IGU_MIN_AGE, IGU_MAX_AGE = 18, 50
 IGU_MAX_YEARS_SINCE_ARRIVAL = 20
 IO_NEWLY_ARRIVED_YEARS = 5
 IO_YOUTH_AGE = 25
+PROGRAMMES = ("IGU", "IO-stilling", "jobpakke", "virksomhedspraktik", "løntilskud", "ordinary")
 
 
 @dataclass(frozen=True)

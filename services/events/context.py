@@ -1,0 +1,97 @@
+"""What the routes need besides the request: handlers, reference data, the suggestion view.
+
+Built once in the app's lifespan (the composition root wires it); routes get it through a
+dependency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from schemas.citizens import CompetenceCard
+from schemas.common import ConceptLink
+from schemas.envelope import Actor
+from schemas.jobs import JobOrder
+from services.events import commands as c
+from services.events.enrich import card_links, card_problems, order_links, order_problems
+from services.events.errors import CommandError, Invalid
+from services.events.handlers import Accepted, Handlers, Meta
+from services.events.state import SuggestionState
+from services.events.suggestions import load_suggestion
+from services.reference.esco import Taxonomy
+from services.reference.geo import Geo
+
+log = logging.getLogger(__name__)
+SWEEPER = Meta(actor=Actor(role="system", id="deadline-sweeper"))
+
+
+@dataclass
+class CommandContext:
+    handlers: Handlers
+    taxonomy: Taxonomy
+    geo: Geo
+    redis: Redis
+    prefix: str
+
+    def today(self) -> dt.date:
+        return self.handlers.today()
+
+    def card_links(self, card: CompetenceCard) -> list[ConceptLink]:
+        problems = card_problems(card, self.taxonomy, self.geo)
+        if problems:
+            raise Invalid.of(problems)
+        return card_links(card, self.taxonomy)
+
+    def order_links(self, order: JobOrder) -> list[ConceptLink]:
+        problems = order_problems(order, self.taxonomy, self.geo)
+        if problems:
+            raise Invalid.of(problems)
+        return order_links(order, self.taxonomy)
+
+    async def suggestion(self, suggestion_id: str) -> SuggestionState | None:
+        return await load_suggestion(self.redis, self.prefix, suggestion_id)
+
+    @property
+    def _deadlines(self) -> str:
+        return f"{self.prefix}deadlines"
+
+    async def track_deadline(self, order: JobOrder) -> None:
+        """Remember when the order expires, for the sweeper."""
+        if order.application_deadline:
+            score = order.application_deadline.toordinal()
+            await self.redis.zadd(self._deadlines, {order.job_order_id: score})
+        else:
+            await self.redis.zrem(self._deadlines, order.job_order_id)
+
+    async def close_order(
+        self, job_order_id: str, reason: Literal["withdrawn", "expired"], meta: Meta
+    ) -> Accepted:
+        key = c.order_key(job_order_id)
+        accepted = await self.handlers.execute(
+            [key],
+            lambda s: c.decide_close_order(job_order_id, reason, s.get(key), self.today()),
+            meta,
+        )
+        await self.redis.zrem(self._deadlines, job_order_id)
+        return accepted
+
+    async def expire_due(self) -> list[str]:
+        """Close every open order whose application deadline has passed."""
+        yesterday = self.today().toordinal() - 1
+        due = await self.redis.zrangebyscore(self._deadlines, "-inf", yesterday)
+        expired = []
+        for raw in due:
+            oid = raw.decode() if isinstance(raw, bytes) else str(raw)
+            try:
+                await self.close_order(oid, "expired", SWEEPER)
+                expired.append(oid)
+            except CommandError as exc:
+                # Already closed (filled, withdrawn) or moved: nothing to expire.
+                log.info("not expired", extra={"job_order_id": oid, "reason": str(exc)})
+                await self.redis.zrem(self._deadlines, oid)
+        return expired

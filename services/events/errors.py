@@ -1,0 +1,41 @@
+"""Why a command is refused; the routes map each to its HTTP status."""
+
+from __future__ import annotations
+
+
+class CommandError(Exception):
+    status = 400
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.problems: list[tuple[str | None, str]] = [(field, reason)]
+
+    @classmethod
+    def of(cls, problems: list[tuple[str, str]]) -> CommandError:
+        """One error naming several fields."""
+        err = cls(problems[0][1], problems[0][0])
+        err.problems = list(problems)
+        return err
+
+    def detail(self) -> list[dict[str, str | None]]:
+        return [{"field": f, "reason": r} for f, r in self.problems]
+
+
+class NotFound(CommandError):
+    status = 404
+
+
+class Conflict(CommandError):
+    """The command does not fit the aggregate's current state (or lost a race)."""
+
+    status = 409
+
+
+class Invalid(CommandError):
+    """The input is well-formed but breaks a rule (unknown ESCO URI, IGU after 2027, ...)."""
+
+    status = 422
+
+
+class PreconditionRequired(CommandError):
+    status = 428

@@ -1,0 +1,267 @@
+"""The review and placement workflow through the HTTP API, against the real broker.
+
+Suggestions are produced to the log as the matching service would produce them; the events
+service learns them from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from schemas.envelope import SYSTEM_MATCHING, Event
+from schemas.placements import PlacementSuggested, SuggestionRetracted
+from services.common.kafka import make_producer
+from services.events.commands import placement_id_for
+from services.events.suggestions import suggestion_key
+from services.matching.domain.state import suggestion_id
+
+PREFIX = "jm:events:"
+CONSULTANT = {"X-Actor-Role": "consultant", "X-Actor-Id": "kons-7"}
+
+
+def _letters(n: int = 10) -> str:
+    # Letters only: a random hex id could contain a CPR-shaped run of digits.
+    return "".join(chr(ord("a") + int(c, 16) % 26) for c in uuid.uuid4().hex[:n])
+
+
+async def _emit(broker: str, payload: PlacementSuggested | SuggestionRetracted) -> None:
+    producer = make_producer(broker)
+    await producer.start()
+    try:
+        event = Event.new(payload, actor=SYSTEM_MATCHING, occurred_at=datetime.now(UTC))
+        await producer.send_and_wait(
+            event.topic, event.to_json(), key=event.aggregate_id.encode(), headers=event.headers()
+        )
+    finally:
+        await producer.stop()
+
+
+async def _until(predicate: Any, what: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+class Case:
+    """One citizen, one job order and the suggestion that links them."""
+
+    def __init__(self, api: httpx.AsyncClient, broker: str, redis: Redis) -> None:
+        self.api, self.broker, self.redis = api, broker, redis
+        self.cid = f"cit-{_letters()}"
+        self.oid = f"jo-{_letters()}"
+        self.sid = suggestion_id(self.oid, self.cid)
+        self.cvr = "12345607"
+
+    async def setup(self, card: dict[str, Any], order: dict[str, Any], positions: int = 1) -> None:
+        card = {**copy.deepcopy(card), "citizen_id": self.cid}
+        order = {**copy.deepcopy(order), "job_order_id": self.oid, "positions": positions}
+        order["employer"]["cvr"] = self.cvr
+        assert (await self.api.post("/v1/competence-cards", json=card)).status_code == 202
+        assert (await self.api.post("/v1/job-orders", json=order)).status_code == 202
+        await self.suggest()
+
+    async def suggest(self) -> None:
+        await _emit(
+            self.broker,
+            PlacementSuggested(
+                job_order_id=self.oid,
+                citizen_id=self.cid,
+                suggestion_id=self.sid,
+                score=0.9,
+                rank=1,
+                model_version="rules-1",
+                card_version="c",
+                order_version="o",
+            ),
+        )
+
+        async def known() -> bool:
+            raw = await self.redis.hget(suggestion_key(PREFIX, self.sid), "retracted")
+            return raw is not None and raw in (b"", "")
+
+        await _until(known, "the events service to learn the suggestion")
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        return await self.api.post(path, json=body or {}, headers=CONSULTANT)
+
+    async def act(self, verb: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        return await self.post(f"/v1/suggestions/{self.sid}/{verb}", body)
+
+
+@pytest.fixture
+async def case(events_api: httpx.AsyncClient, broker: str, redis: Redis) -> AsyncIterator[Case]:
+    yield Case(events_api, broker, redis)
+
+
+def _reason(response: httpx.Response) -> str:
+    reason: str = response.json()["detail"][0]["reason"]
+    return reason
+
+
+async def test_full_path_from_suggestion_to_placement_end(
+    case: Case, amina: dict[str, Any], lager: dict[str, Any]
+) -> None:
+    await case.setup(amina, lager)
+    accepted = await case.act("accept")
+    assert accepted.status_code == 202 and accepted.json()["event_type"] == "SuggestionAccepted"
+
+    refused = await case.act("present")
+    assert refused.status_code == 409 and "consent" in _reason(refused)
+    other = {"scope": "employer", "employer_cvr": "87654303"}
+    assert (await case.post(f"/v1/citizens/{case.cid}/consents", other)).status_code == 202
+    assert (await case.act("present")).status_code == 409, "consent for another employer"
+    mine = {"consent_id": "c-1", "scope": "employer", "employer_cvr": case.cvr}
+    assert (await case.post(f"/v1/citizens/{case.cid}/consents", mine)).status_code == 202
+
+    presented = await case.act("present")
+    assert presented.status_code == 202, presented.text
+    assert presented.json()["event_type"] == "CandidatePresented"
+    assert (await case.act("employer-decision", {"decision": "interview"})).status_code == 202
+    assert (await case.act("employer-decision", {"decision": "hired"})).status_code == 202
+
+    started = await case.post(
+        "/v1/placements",
+        {
+            "suggestion_id": case.sid,
+            "placement_type": "IGU",
+            "start_date": "2027-01-04",
+            "end_date": "2027-12-31",
+            "weekly_hours_work": 29,
+            "weekly_hours_school": 8,
+        },
+    )
+    assert started.status_code == 202, started.text
+    # The order had one position: starting the placement fills and closes it.
+    types = [e["event_type"] for e in started.json()["events"]]
+    assert types == ["PlacementStarted", "JobOrderClosed"]
+    again = await case.act("present")
+    assert again.status_code == 409
+
+    placement_id = placement_id_for(case.sid)
+    follow = {"date": "2027-02-04", "status": "on_track", "note": "Trives på lageret"}
+    assert (await case.post(f"/v1/placements/{placement_id}/follow-ups", follow)).status_code == 202
+    early = {"date": "2026-12-01", "status": "at_risk"}
+    assert (await case.post(f"/v1/placements/{placement_id}/follow-ups", early)).status_code == 422
+    end = {"end_date": "2027-12-31", "outcome": "ordinary_job"}
+    assert (await case.post(f"/v1/placements/{placement_id}/end", end)).status_code == 202
+    after = await case.post(f"/v1/placements/{placement_id}/follow-ups", follow)
+    assert after.status_code == 409 and "ended" in _reason(after)
+
+
+async def test_concurrent_decisions_exactly_one_wins(
+    case: Case, yonas: dict[str, Any], kantine: dict[str, Any]
+) -> None:
+    await case.setup(yonas, kantine)
+    for _ in range(3):
+        answers = await asyncio.gather(
+            case.act("accept"),
+            case.act("reject", {"reason_code": "transport"}),
+            case.act("accept"),
+        )
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [202, 409, 409], [a.text for a in answers]
+        # A fresh pair for the next round.
+        case.cid, case.oid = f"cit-{_letters()}", f"jo-{_letters()}"
+        case.sid = suggestion_id(case.oid, case.cid)
+        await case.setup(yonas, kantine)
+
+
+async def test_rejection_needs_a_known_code_and_text_for_other(
+    case: Case, yonas: dict[str, Any], kantine: dict[str, Any]
+) -> None:
+    await case.setup(yonas, kantine)
+    assert (await case.act("reject", {"reason_code": "weather"})).status_code == 422
+    no_text = await case.act("reject", {"reason_code": "other"})
+    assert no_text.status_code == 422 and no_text.json()["detail"][0]["field"] == "reason_text"
+    rejected = await case.act("reject", {"reason_code": "danish_level"})
+    assert rejected.status_code == 202
+    # A rejected suggestion can be neither accepted nor presented.
+    assert (await case.act("accept")).status_code == 409
+    assert (await case.act("present")).status_code == 409
+
+
+async def test_presenting_needs_an_open_order(
+    case: Case, amina: dict[str, Any], lager: dict[str, Any]
+) -> None:
+    await case.setup(amina, lager)
+    assert (await case.act("accept")).status_code == 202
+    consent = {"scope": "all"}
+    assert (await case.post(f"/v1/citizens/{case.cid}/consents", consent)).status_code == 202
+    closed = await case.post(f"/v1/job-orders/{case.oid}/close", {"reason": "withdrawn"})
+    assert closed.status_code == 202
+    refused = await case.act("present")
+    assert refused.status_code == 409 and "withdrawn" in _reason(refused)
+
+
+async def test_withdrawn_consent_stops_presentation(
+    case: Case, amina: dict[str, Any], lager: dict[str, Any]
+) -> None:
+    await case.setup(amina, lager)
+    assert (await case.act("accept")).status_code == 202
+    body = {"consent_id": "all-1", "scope": "all"}
+    assert (await case.post(f"/v1/citizens/{case.cid}/consents", body)).status_code == 202
+    withdrawn = await case.api.delete(f"/v1/citizens/{case.cid}/consents/all-1")
+    assert withdrawn.status_code == 202 and withdrawn.json()["event_type"] == "ConsentWithdrawn"
+    assert (await case.act("present")).status_code == 409
+
+
+async def test_retracted_or_unknown_suggestions_are_refused(
+    case: Case, amina: dict[str, Any], lager: dict[str, Any]
+) -> None:
+    await case.setup(amina, lager)
+    await _emit(
+        case.broker,
+        SuggestionRetracted(
+            job_order_id=case.oid, citizen_id=case.cid, suggestion_id=case.sid, reason="outranked"
+        ),
+    )
+
+    async def retracted() -> bool:
+        raw = await case.redis.hget(suggestion_key(PREFIX, case.sid), "retracted")
+        return raw in (b"outranked", "outranked")
+
+    await _until(retracted, "the retraction to arrive")
+    refused = await case.act("accept")
+    assert refused.status_code == 409 and "retracted" in _reason(refused)
+    unknown = await case.api.post("/v1/suggestions/sug-doesnotexist/accept")
+    assert unknown.status_code == 404
+
+
+async def test_employer_decides_only_on_presented_candidates(
+    case: Case, amina: dict[str, Any], lager: dict[str, Any]
+) -> None:
+    await case.setup(amina, lager)
+    early = await case.act("employer-decision", {"decision": "hired"})
+    assert early.status_code == 409
+    hire_first = await case.post(
+        "/v1/placements",
+        {
+            "suggestion_id": case.sid,
+            "placement_type": "IGU",
+            "start_date": "2027-01-04",
+            "weekly_hours_work": 29,
+            "weekly_hours_school": 8,
+        },
+    )
+    assert hire_first.status_code == 409 and "hired" in _reason(hire_first)
+
+
+async def test_erased_citizen_refuses_further_commands(
+    case: Case, fatima: dict[str, Any], kantine: dict[str, Any]
+) -> None:
+    await case.setup(fatima, kantine)
+    erased = await case.post(f"/v1/citizens/{case.cid}/erasure", {"reason": "citizen request"})
+    assert erased.status_code == 202 and erased.json()["event_type"] == "ErasureRequested"
+    again = await case.post(f"/v1/citizens/{case.cid}/availability", {"available": False})
+    assert again.status_code in (404, 409)

@@ -61,6 +61,10 @@ def test_examples_give_the_expected_suggestions(stack: Stack) -> None:
     citizen = httpx.get(f"{profiles}/v1/citizens/cit-7f3a9c2e", timeout=5).json()
     assert citizen["card"]["certificates"] == ["truckcertifikat"]
     assert [s["job_order_id"] for s in citizen["suggestions"]] == ["jo-4410-aarhus-lager"]
+    eligible = {e["programme"]: e["eligible"] for e in citizen["eligibility"]}
+    assert eligible["IGU"] is True and eligible["virksomhedspraktik"] is True
+    sources = {link["path"]: link["source"] for link in citizen["links"]}
+    assert sources["experience.1"] == "given" and sources["experience.0"] == "linked"
     order = httpx.get(f"{profiles}/v1/job-orders/jo-4410-aarhus-lager", timeout=5).json()
     assert order["status"] == "open" and order["order"]["programme"] == "IGU"
 

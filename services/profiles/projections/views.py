@@ -58,6 +58,8 @@ def project(event: Event) -> list[Write]:
             municipality_code=p.card.municipality_code,
             version=p.version,
             card=p.card.model_dump(mode="json"),
+            links=[link.model_dump(mode="json") for link in p.links],
+            eligibility=[e.model_dump(mode="json") for e in p.eligibility],
         )
         return [HashUpdate(keys.citizen(p.citizen_id), fields)]
     if isinstance(p, CitizenAvailabilityChanged):
@@ -73,6 +75,7 @@ def project(event: Event) -> list[Write]:
             version=p.version,
             status="open",
             order=p.order.model_dump(mode="json"),
+            links=[link.model_dump(mode="json") for link in p.links],
         )
         return [HashUpdate(keys.job_order(p.job_order_id), fields)]
     if isinstance(p, JobOrderClosed):

@@ -112,3 +112,25 @@ def test_malformed_event_is_dead_lettered_by_both_consumers(stack: Stack) -> Non
     assert httpx.get(f"{profiles}/v1/job-orders/jo-broken", timeout=5).status_code == 404
     assert httpx.get(f"{profiles}/v1/job-orders/jo-4410-aarhus-lager", timeout=5).status_code == 200
     assert httpx.get(f"{stack.urls['matching']}/ready", timeout=5).status_code == 200
+
+
+def test_consultant_accepts_and_presents_a_real_suggestion(stack: Stack) -> None:
+    events, profiles = stack.urls["events"], stack.urls["profiles"]
+    lager = _poll(
+        f"{profiles}/v1/job-orders/jo-4410-aarhus-lager/suggestions",
+        lambda d: bool(d["suggestions"]),
+    )
+    sid = lager["suggestions"][0]["suggestion_id"]
+    deadline = time.monotonic() + 10
+    while True:
+        accepted = httpx.post(f"{events}/v1/suggestions/{sid}/accept", timeout=5)
+        if accepted.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)  # the events service learns suggestions from the log
+    assert accepted.status_code == 202, accepted.text
+    consent = {"scope": "employer", "employer_cvr": "12345607"}
+    assert (
+        httpx.post(f"{events}/v1/citizens/cit-7f3a9c2e/consents", json=consent).status_code == 202
+    )
+    presented = httpx.post(f"{events}/v1/suggestions/{sid}/present", timeout=5)
+    assert presented.status_code == 202 and presented.json()["event_type"] == "CandidatePresented"

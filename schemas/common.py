@@ -119,7 +119,7 @@ DRIVING_LICENCES = frozenset(
     ["AM", "A1", "A2", "A", "B", "BE", "C1", "C1E", "C", "CE", "D1", "D1E", "D", "DE"]
 )
 Cefr = Literal["A1", "A2", "B1", "B2", "C1", "C2"]
-PostalCode = Annotated[str, Field(pattern=r"^\d{4}$", examples=["8000"])]
+PostalCode = Annotated[str, Field(pattern=r"^[0-9]{4}$", examples=["8000"])]
 
 
 def _municipality(value: str) -> str:
@@ -143,9 +143,9 @@ def _licence(value: str) -> str:
 
 
 MunicipalityCode = Annotated[
-    str, Field(pattern=r"^\d{4}$", examples=["0751"]), AfterValidator(_municipality)
+    str, Field(pattern=r"^[0-9]{4}$", examples=["0751"]), AfterValidator(_municipality)
 ]
-Cvr = Annotated[str, Field(pattern=r"^\d{8}$", examples=["12345607"]), AfterValidator(_cvr)]
+Cvr = Annotated[str, Field(pattern=r"^[0-9]{8}$", examples=["12345607"]), AfterValidator(_cvr)]
 DrivingLicence = Annotated[str, AfterValidator(_licence)]
 EscoOccupationUri = Annotated[
     str, Field(pattern=r"^http://data\.europa\.eu/esco/occupation/[0-9a-f-]{36}$")

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import PseudonymousId, ResourceId
+from schemas.common import Cvr, PseudonymousId, ResourceId
 from schemas.envelope import EventPayload
 from schemas.topics import PLACEMENTS
 
@@ -83,7 +83,7 @@ class SuggestionRejected(_PlacementEvent):
 class CandidatePresented(_PlacementEvent):
     event_type: ClassVar[str] = "CandidatePresented"
     suggestion_id: str
-    employer_cvr: str = Field(pattern=r"^\d{8}$")
+    employer_cvr: Cvr
 
 
 class EmployerDecisionRecorded(_PlacementEvent):

@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.reference.cli import taxonomy_app
+
 app = typer.Typer(
     help="jobmatch: event-sourced matching of citizens to employers.", no_args_is_help=True
 )
@@ -19,6 +21,7 @@ schemas_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
 app.add_typer(schemas_app, name="schemas")
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+app.add_typer(taxonomy_app, name="taxonomy")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700

@@ -24,6 +24,7 @@ from services.events.routes import router
 from services.events.settings import EventsSettings
 from services.events.store import AggregateStore
 from services.events.suggestions import VIEW, project_suggestions
+from services.events.taxonomy import router as taxonomy_router
 from services.profiles.projector import Projector
 from services.profiles.store import ViewStore
 from services.reference.esco import load_taxonomy
@@ -98,6 +99,7 @@ def create_app(settings: EventsSettings) -> FastAPI:
     redis = redis_check(lambda: app.state.redis)
     app.include_router(health_router("events", {"broker": broker, "redis": redis}))
     app.include_router(router)
+    app.include_router(taxonomy_router)
 
     @app.exception_handler(CommandError)
     async def refused(request: Request, exc: Exception) -> JSONResponse:

@@ -204,13 +204,10 @@ class Taxonomy:
         for phrase, uris in self.glossary.items():
             for uri in uris:
                 phrases_by_skill.setdefault(uri, []).append(phrase)
-        self._occupation_index = _LabelIndex(
-            (
-                (o.uri, o.labels(), int(bool(o.label_da)) + int(bool(o.label_en)))
-                for o in occupations.values()
-            ),
-            ngram_range,
-        )
+        # Imported here: the linker module imports this one for the dataclasses.
+        from services.reference.occupation_linker import OccupationLinker
+
+        self.occupation_linker = OccupationLinker(occupations.values())
         self._skill_index = _LabelIndex(
             ((s.uri, (*s.labels(), *phrases_by_skill.get(s.uri, ())), 1) for s in skills.values()),
             ngram_range,
@@ -229,8 +226,9 @@ class Taxonomy:
         return group[0] if lang == "da" else group[1]
 
     def link_occupation(self, text: str, top: int = 5) -> list[tuple[str, float]]:
-        """ESCO occupations for a free-text job title, best first, scores in 0..1."""
-        return self._occupation_index.search(text, top)
+        """ESCO occupations for a free-text job title (Danish or English), best first, scores
+        in 0..1 (1.0 for an exact label). See ``occupation_linker`` for how."""
+        return self.occupation_linker.search(text, top)
 
     def link_skill(self, text: str, top: int = 5) -> list[tuple[str, float]]:
         """ESCO skills for a free-text skill, task or certificate, best first, scores in 0..1.
@@ -326,3 +324,28 @@ def load_taxonomy_from(data_dir: Path) -> Taxonomy:
 def load_taxonomy() -> Taxonomy:
     """The shared taxonomy, read and fitted on first call (about 1-2 s) and then cached."""
     return load_taxonomy_from(DATA_DIR)
+
+
+def occupation_label(occupation: Occupation, lang: str) -> str:
+    """The preferred label in ``lang`` ("da" or "en"); Danish falls back to English."""
+    if lang == "da":
+        return occupation.label_da or occupation.label_en
+    return occupation.label_en or occupation.label_da
+
+
+def search_occupations(q: str, lang: str = "da", limit: int = 10) -> list[dict[str, object]]:
+    """Occupations for a free-text title, for the HTTP search endpoint: best first, each
+    ``{"uri", "label", "isco", "score"}`` with the label in ``lang``."""
+    taxonomy = load_taxonomy()
+    results: list[dict[str, object]] = []
+    for uri, score in taxonomy.link_occupation(q, top=limit):
+        occ = taxonomy.occupations[uri]
+        results.append(
+            {
+                "uri": uri,
+                "label": occupation_label(occ, lang),
+                "isco": occ.isco,
+                "score": round(score, 4),
+            }
+        )
+    return results

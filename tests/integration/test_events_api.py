@@ -107,3 +107,18 @@ async def test_health_and_ready(events_api: httpx.AsyncClient) -> None:
         "broker": True,
         "redis": True,
     }
+
+
+async def test_occupation_autocomplete(events_api: httpx.AsyncClient) -> None:
+    response = await events_api.get(
+        "/v1/taxonomy/occupations", params={"q": "lagermedarbejder", "lang": "da", "limit": 5}
+    )
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == 5
+    assert results[0]["uri"].endswith("bea705fe-06ac-4147-b8e0-6e8ac1208d8f")
+    assert results[0]["label"] == "lagermedarbejder" or "lager" in results[0]["label"]
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    english = await events_api.get("/v1/taxonomy/occupations", params={"q": "cook", "lang": "en"})
+    assert english.json()["results"][0]["label"] == "cook"
+    assert (await events_api.get("/v1/taxonomy/occupations", params={"q": ""})).status_code == 422

@@ -19,7 +19,7 @@ from schemas.jobs import JobOrder
 from services.matching.domain.text import terms
 from services.rules import danish
 
-OCCUPATION_LINK_MIN = 0.55
+OCCUPATION_LINK_MIN = 0.5
 SKILL_LINK_MIN = 0.8
 
 

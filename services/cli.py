@@ -22,6 +22,8 @@ app.add_typer(schemas_app, name="schemas")
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(taxonomy_app, name="taxonomy")
+match_app = typer.Typer(help="Offline matching.", no_args_is_help=True)
+app.add_typer(match_app, name="match")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700
@@ -140,6 +142,28 @@ def topics_list() -> None:
 
     for topic in CATALOGUE:
         print(f"{topic.name}\tkey={topic.key}\tpartitions={topic.partitions}")
+
+
+@match_app.command("rank")
+def match_rank(
+    cards: Annotated[Path, typer.Option(help="Competence cards, one JSON document per line")],
+    jobs: Annotated[Path, typer.Option(help="Job orders, one JSON document per line")],
+    per: Annotated[str, typer.Option(help="card: orders per card; job: cards per order")] = "card",
+    top: Annotated[int, typer.Option(min=1, help="Results per line")] = 10,
+) -> None:
+    """Rank with the matching service's score; one JSON line per card (or order) on stdout:
+    {"id": ..., "ranked": [{"id": ..., "score": ...}, ...]}."""
+    from services.matching.batch import profiles_of_cards, profiles_of_orders, rank, read_jsonl
+    from services.matching.linking import default_linker, distance_km
+
+    if per not in ("card", "job"):
+        raise typer.BadParameter("must be card or job", param_hint="--per")
+    linker = default_linker()
+    with cards.open(encoding="utf-8") as fc, jobs.open(encoding="utf-8") as fj:
+        card_profiles = profiles_of_cards(read_jsonl(fc), linker)
+        order_profiles = profiles_of_orders(read_jsonl(fj), linker)
+    for line in rank(card_profiles, order_profiles, distance_km, per, top):  # type: ignore[arg-type]
+        print(line.to_json(), flush=False)
 
 
 def main() -> None:

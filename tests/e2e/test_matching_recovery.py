@@ -18,7 +18,7 @@ from services.common.kafka import make_producer
 from services.demo import example_documents
 from services.stack import Proc, Stack, free_port, service_env, start_service, wait_ready
 
-N_CARDS = 400
+N_CARDS = 4000
 POSTALS = ["8000", "8200", "8210", "8220", "8230", "8240", "8250", "8260", "8270", "8300"]
 
 

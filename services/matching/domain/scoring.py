@@ -40,6 +40,8 @@ class Scored:
 @dataclass(frozen=True)
 class Excluded:
     reasons: tuple[str, ...]
+    # What the factors alone would give, for offline ranking beyond the filters.
+    soft_score: float = 0.0
 
 
 def occupation_similarity(a: Occupation, b: Occupation) -> float:
@@ -75,14 +77,27 @@ def _reason(code: str, weight: float, value: float, da: str, en: str) -> Reason:
     return Reason(code=code, text_da=da, text_en=en, contribution=round(weight * value, 4))
 
 
-def score(card: CardProfile, order: OrderProfile, distance_km: DistanceFn) -> Scored | Excluded:
+def score(
+    card: CardProfile,
+    order: OrderProfile,
+    distance_km: DistanceFn,
+    with_soft_score: bool = False,
+) -> Scored | Excluded:
     blocked = hard_filter(card, order)
     elig = eligibility.check(card.card, order.order.programme, order.start_date)
     if not elig.eligible:
         blocked += [f"eligibility:{r}" for r in elig.reasons]
     if blocked:
-        return Excluded(tuple(blocked))
+        if not with_soft_score:
+            return Excluded(tuple(blocked))
+        soft = _weighted(card, order, distance_km, elig)
+        return Excluded(tuple(blocked), soft.score)
+    return _weighted(card, order, distance_km, elig)
 
+
+def _weighted(
+    card: CardProfile, order: OrderProfile, distance_km: DistanceFn, elig: eligibility.Eligibility
+) -> Scored:
     reasons: list[Reason] = []
     missing: list[str] = []
 

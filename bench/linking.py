@@ -10,6 +10,9 @@ Two query sets, each scored for the baseline and the product side by side:
    their occupation. Both linkers are fitted on the remaining labels only.
 2. ``titles``: ``bench/data/titles_da.csv``, Danish job titles in the style of job ads and the
    national title lists, each with the ESCO occupations accepted as correct.
+3. ``titles_da_2``: ``bench/data/titles_da_2.csv``, a second set of Danish titles for
+   unskilled and semi-skilled work, written before looking at the linker's output and never
+   used for tuning (``--dev`` skips it, for development runs).
 
 The baseline is the one the issue names: ``TfidfVectorizer(analyzer="char_wb",
 sublinear_tf=True)`` over Danish labels only, cosine similarity, an occupation scores its best
@@ -33,6 +36,7 @@ from services.reference.esco import DATA_DIR, OCCUPATIONS_FILE, read_occupations
 from services.reference.evaluation import (  # noqa: E402
     BASELINE_RANGES,
     TITLES_FILE,
+    TITLES_HELDOUT_FILE,
     BaselineLinker,
     Link,
     Metrics,
@@ -41,7 +45,10 @@ from services.reference.evaluation import (  # noqa: E402
     holdout,
     read_titles,
 )
-from services.reference.occupation_linker import OccupationLinker  # noqa: E402
+from services.reference.occupation_linker import (  # noqa: E402
+    OccupationLinker,
+    target_job_priors,
+)
 
 DEFAULT_SEED = 7
 DEFAULT_FRACTION = 0.25
@@ -76,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--holdout-fraction", type=float, default=DEFAULT_FRACTION)
     parser.add_argument("--titles", type=Path, default=TITLES_FILE)
+    parser.add_argument("--titles-heldout", type=Path, default=TITLES_HELDOUT_FILE)
+    parser.add_argument(
+        "--dev", action="store_true", help="skip the held-out titles set (development runs)"
+    )
     args = parser.parse_args(argv)
     if not 0.0 < args.holdout_fraction < 1.0:
         parser.error("--holdout-fraction must be between 0 and 1")
@@ -91,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"baseline char_wb {lo}-{hi}": BaselineLinker(train.values(), (lo, hi)).link
         for lo, hi in BASELINE_RANGES
     }
-    product = OccupationLinker(train.values())
+    product = OccupationLinker(train.values(), target_job_priors())
     compare("held-out ESCO alt labels", baselines, product.search, queries)
 
     titles = read_titles(args.titles)
@@ -99,8 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"baseline char_wb {lo}-{hi}": BaselineLinker(occupations.values(), (lo, hi)).link
         for lo, hi in BASELINE_RANGES
     }
-    product = OccupationLinker(occupations.values())
+    product = OccupationLinker(occupations.values(), target_job_priors())
     compare(f"Danish job titles ({args.titles.name})", baselines, product.search, titles)
+    if not args.dev:
+        heldout_titles = read_titles(args.titles_heldout)
+        compare(
+            f"held-out Danish job titles ({args.titles_heldout.name}, never tuned on)",
+            baselines,
+            product.search,
+            heldout_titles,
+        )
     print(f"\n{time.perf_counter() - started:.1f} s")
     return 0
 

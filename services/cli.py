@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.matching.model.cli import model_app
 from services.reference.cli import taxonomy_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(taxonomy_app, name="taxonomy")
 match_app = typer.Typer(help="Offline matching.", no_args_is_help=True)
 app.add_typer(match_app, name="match")
+app.add_typer(model_app, name="model")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700

@@ -93,3 +93,30 @@ async def read_until(
         for tp in list(pending):
             if await consumer.position(tp) >= pending[tp]:
                 del pending[tp]
+
+
+async def read_log(
+    bootstrap: str, topics: Iterable[Topic], idle_ms: int = 1000
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topics` from the start to the end the fetches report (highwater)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        parts = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
+        consumer.assign(parts)
+        for tp in parts:
+            consumer.seek(tp, 0)
+        quiet = 0
+        while quiet < idle_ms:
+            batch = await consumer.getmany(timeout_ms=200, max_records=10000)
+            for records in batch.values():
+                out.extend(records)
+            done = True
+            for tp in parts:
+                high = consumer.highwater(tp)
+                done = done and high is not None and await consumer.position(tp) >= high
+            quiet = quiet + 200 if done and not batch else 0
+    finally:
+        await consumer.stop()
+    return out

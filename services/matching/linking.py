@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from services.reference.esco import Taxonomy, load_taxonomy
 from services.reference.geo import load_geo
+from services.reference.relations import load_relations
 
 
 class TaxonomyLinker:
@@ -40,3 +41,8 @@ def default_linker() -> TaxonomyLinker:
 
 def distance_km(postal_a: str, postal_b: str) -> float | None:
     return load_geo().distance_km(postal_a, postal_b)
+
+
+def skills_of(occupation_uri: str) -> tuple[frozenset[str], frozenset[str]] | None:
+    profile = load_relations().get(occupation_uri)
+    return (profile.essential, profile.optional) if profile else None

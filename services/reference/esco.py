@@ -205,9 +205,9 @@ class Taxonomy:
             for uri in uris:
                 phrases_by_skill.setdefault(uri, []).append(phrase)
         # Imported here: the linker module imports this one for the dataclasses.
-        from services.reference.occupation_linker import OccupationLinker
+        from services.reference.occupation_linker import OccupationLinker, target_job_priors
 
-        self.occupation_linker = OccupationLinker(occupations.values())
+        self.occupation_linker = OccupationLinker(occupations.values(), target_job_priors())
         self._skill_index = _LabelIndex(
             ((s.uri, (*s.labels(), *phrases_by_skill.get(s.uri, ())), 1) for s in skills.values()),
             ngram_range,

@@ -18,15 +18,18 @@ out and fit on the rest.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from services.reference.esco import Occupation, _fit, normalise
+from services.reference.esco import DATA_DIR, Occupation, _fit, normalise
 
 if TYPE_CHECKING:
     from scipy.sparse import csc_matrix, csr_matrix
@@ -55,6 +58,36 @@ class LinkerParams:
     rewrite_min_count: int = 3
     rewrite_max: int = 4
     word_centroid_weight: float = 0.0
+    # Query variants: gender/definite forms ("servitrice", "chaufføren") and coordinated
+    # compounds spelt out ("køkken- og kantinemedarbejder" -> "kantinemedarbejder").
+    inflection_weight: float = 0.95
+    ellipsis_weight: float = 0.8
+    # Danish-only best-label similarity (the baseline's signal) blended in, for recall.
+    danish_weight: float = 0.0
+    # Reciprocal-rank fusion with the plain Danish character ranking, below the first
+    # ``fusion_keep`` places (recall in the tail without touching the top).
+    fusion_weight: float = 0.0
+    fusion_k: float = 10.0
+    fusion_keep: int = 3
+
+
+MAX_VARIANTS = 10
+TARGET_JOBS_FILE = DATA_DIR / "target_jobs.csv"
+
+
+@cache
+def target_job_priors(path: Path = TARGET_JOBS_FILE) -> dict[str, float]:
+    """The seed programmes' target jobs (IGU/VIP2) as a prior: 1.0 for a job's first-ranked
+    occupation, less for the alternatives listed after it."""
+    priors: dict[str, float] = {}
+    if not path.exists():
+        return priors
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            value = max(0.4, 1.0 - 0.2 * (int(row["rank"]) - 1))
+            uri = row["esco_uri"]
+            priors[uri] = max(priors.get(uri, 0.0), value)
+    return priors
 
 
 # Function words carry no occupation; "inden for" alone occurs in a third of Danish labels.
@@ -222,6 +255,33 @@ class CompoundSplitter:
         return best
 
 
+# Feminine and definite forms job ads use; labels are (mostly) the indefinite base form.
+_INFLECTIONS: tuple[tuple[str, str], ...] = (
+    ("rice", "ør"),  # servitrice -> servitør
+    ("inde", ""),  # lærerinde -> lærer
+    ("erske", "er"),  # husholderske -> husholder
+    ("ersken", "er"),
+    ("eren", "er"),  # chaufføren, lageren
+    ("øren", "ør"),
+    ("ten", "t"),  # assistenten
+    ("gen", "g"),
+)
+_COORDINATION = re.compile(r"(\w+)-\s+(?:og|eller|/)\s+(\w+)", re.UNICODE)
+
+
+def _inflection_variants(norm: str) -> list[str]:
+    words = norm.split()
+    if not words:
+        return []
+    last = words[-1]
+    out: list[str] = []
+    for suffix, replacement in _INFLECTIONS:
+        if last.endswith(suffix) and len(last) - len(suffix) >= 4:
+            out.append(" ".join([*words[:-1], last[: -len(suffix)] + replacement]))
+            break
+    return out
+
+
 def _expand_ellipsis(text: str) -> str:
     # "social- og sundhedshjælper" means "socialhjælper og sundhedshjælper"; the head is
     # glued on later, once the last word is split. Here the hyphen is only made explicit.
@@ -276,6 +336,7 @@ class OccupationLinker:
         self._owners = np.asarray(owners, dtype=np.intp)
         self._weights = np.asarray(weights, dtype=np.float64)
         self._preferred = np.asarray(preferred, dtype=np.float64)
+        self._danish = np.asarray(danish, dtype=np.float64)
         self._n_labels = len(texts)
 
         word_counts: Counter[str] = Counter()
@@ -379,6 +440,46 @@ class OccupationLinker:
                 synonyms.setdefault(word, set()).update(group - {word})
         return synonyms
 
+    def coordinations(self, text: str) -> list[str]:
+        """ "køkken- og kantinemedarbejder": one variant per conjunct, each with the shared
+        head ("køkkenmedarbejder", "kantinemedarbejder")."""
+        match = _COORDINATION.search(text.lower())
+        if not match:
+            return []
+        first, second = normalise(match[1]), normalise(match[2])
+        if not first or not second or " " in first or " " in second:
+            return []
+        parts = self.splitter.split(second)
+        if len(parts) < 2:
+            return []
+        head = parts[-1]
+        rest = text.lower()[match.end() :]
+        variants = [normalise(f"{first}{head}{rest}"), normalise(f"{second}{rest}")]
+        return [v for v in variants if v]
+
+    def variants(self, text: str) -> list[tuple[str, float]]:
+        """Other spellings of the query with the weight their match counts for: singular,
+        gender and definite forms, spelt-out coordinations, and learnt head rewrites."""
+        p = self.params
+        norm = normalise(text)
+        forms: list[tuple[str, float]] = []
+        singular = _singular(norm)
+        if singular != norm:
+            forms.append((singular, 1.0))
+        for form in _inflection_variants(norm):
+            forms.append((form, p.inflection_weight))
+        for form in self.coordinations(text):
+            forms.append((form, p.ellipsis_weight))
+        out = list(forms)
+        for form, weight in [(norm, 1.0), *forms]:
+            out.extend((r, weight * p.rewrite_weight) for r in self.rewrites(form))
+        best: dict[str, float] = {}
+        for form, weight in out:
+            if form != norm and weight > best.get(form, 0.0):
+                best[form] = weight
+        # At most MAX_VARIANTS, best first: each costs a sparse product (lookups < 20 ms).
+        return sorted(best.items(), key=lambda item: -item[1])[:MAX_VARIANTS]
+
     def rewrites(self, text: str) -> list[str]:
         """Variants of the text with one compound head swapped for a learnt alternative."""
         words = normalise(text).split()
@@ -480,29 +581,29 @@ class OccupationLinker:
     # -- search ------------------------------------------------------------------------
 
     def _label_scores(self, text: str) -> np.ndarray:
+        scores, _ = self._label_scores_and_plain(text)
+        return scores
+
+    def _label_scores_and_plain(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Blended label scores, and the plain character similarity of the query as typed."""
         p = self.params
         scores = np.zeros(self._n_labels, dtype=np.float64)
-        norm = normalise(text)
+        plain = np.zeros(self._n_labels, dtype=np.float64)
         if self._char is not None and self._char_matrix is not None and p.char_weight > 0:
             q = self._char_query(text)
             if q.nnz:
-                scores += (
-                    p.char_weight * np.asarray(self._char_matrix[:, q.indices] @ q.data).ravel()
-                )
+                plain = np.asarray(self._char_matrix[:, q.indices] @ q.data).ravel()
+                scores += p.char_weight * plain
         if self._char is not None and self._char_matrix is not None:
-            # Plural titles ("lagermedarbejdere") count as their singular: labels are singular.
-            singular = _singular(norm)
-            if singular != norm:
-                q = self._char_query(singular)
-                if q.nnz:
-                    alt = np.asarray(self._char_matrix[:, q.indices] @ q.data).ravel()
-                    np.maximum(scores, p.char_weight * alt, out=scores)
-        if p.rewrite_weight > 0 and self._char is not None and self._char_matrix is not None:
-            for variant in self.rewrites(text):
+            # Plural titles ("lagermedarbejdere") count as their singular (labels are
+            # singular), other forms and learnt rewrites at a small discount.
+            for variant, weight in self.variants(text):
+                if weight <= 0:
+                    continue
                 q = self._char_query(variant)
                 if q.nnz:
                     alt = np.asarray(self._char_matrix[:, q.indices] @ q.data).ravel()
-                    np.maximum(scores, p.char_weight * p.rewrite_weight * alt, out=scores)
+                    np.maximum(scores, p.char_weight * weight * alt, out=scores)
         features = self._features(text, query=True) if self._use_words else {}
         cols = [self._vocab[f] for f in features if f in self._vocab]
         if cols and p.char_weight < 1:
@@ -517,7 +618,7 @@ class OccupationLinker:
                 scores += (1 - p.char_weight) * np.asarray(
                     self._word_matrix[:, cols] @ (vals / total)
                 ).ravel()
-        return scores * self._weights
+        return scores * self._weights, plain
 
     def _centroid_scores(self, text: str) -> np.ndarray:
         p = self.params
@@ -547,8 +648,11 @@ class OccupationLinker:
         if not norm or top <= 0 or not self._uris:
             return []
         p = self.params
-        label_scores = self._label_scores(text)
+        label_scores, plain = self._label_scores_and_plain(text)
         n = len(self._uris)
+        danish_best = np.zeros(n)
+        if p.danish_weight > 0:
+            np.maximum.at(danish_best, self._owners, plain * self._danish)
         best = np.zeros(n)
         np.maximum.at(best, self._owners, label_scores)
         pref = np.zeros(n)
@@ -578,17 +682,23 @@ class OccupationLinker:
             + p.second_label_weight * second
             + p.isco_weight * sibling
             + p.prior_weight * self._prior * (best > 0)
+            + p.danish_weight * danish_best
         )
         # Rank on the raw blend (clipping would tie the best candidates), report it scaled
         # back into 0..1 by its largest possible value; an exact label match is 1.0.
         scale = 1.0 + p.centroid_weight + p.word_centroid_weight + p.second_label_weight
-        scale += p.isco_weight + p.prior_weight
+        scale += p.isco_weight + p.prior_weight + p.danish_weight
         scores = scores / scale
         # Exact matches outrank everything; among them the label's preferred owner first
         # ("hjemmehjælper" is preferred for one occupation and an alt label of another),
         # then the owner whose preferred label is closest ("lagermedarbejder" is an alt label
         # of the general warehouse worker and of several specialised ones).
         exact = self._exact.get(norm) or self._exact.get(_singular(norm), {})
+        if not exact:
+            for form in _inflection_variants(norm):
+                exact = self._exact.get(form, {})
+                if exact:
+                    break
         for i, is_pref in exact.items():
             scores[i] = 2.0 + float(is_pref) + 0.5 * pref[i]
         candidates = np.flatnonzero(scores > 0)
@@ -597,8 +707,35 @@ class OccupationLinker:
             part = np.argpartition(-scores[candidates], keep - 1)[:keep]
             candidates = candidates[part]
         rounded = np.round(scores[candidates], 6)
-        order = np.lexsort((-pref[candidates], -rounded))[:top]
-        return [(self._uris[i], float(min(1.0, scores[i]))) for i in candidates[order]]
+        order = np.lexsort((-pref[candidates], -rounded))
+        ranked = candidates[order]
+        if p.fusion_weight > 0 and top > p.fusion_keep:
+            ranked = self._fuse(ranked, plain, top)
+        out: list[tuple[str, float]] = []
+        ceiling = 1.0
+        for i in ranked[:top]:
+            # Fused places keep their own score, capped so scores never rise down the list.
+            ceiling = min(ceiling, float(scores[i]))
+            out.append((self._uris[i], max(0.0, ceiling)))
+        return out
+
+    def _fuse(self, ranked: np.ndarray, plain: np.ndarray, top: int) -> np.ndarray:
+        p = self.params
+        n = len(self._uris)
+        danish_best = np.zeros(n)
+        np.maximum.at(danish_best, self._owners, plain * self._danish)
+        pool = max(top * 3, 30)
+        other = np.argpartition(-danish_best, pool)[:pool] if n > pool else np.arange(n)
+        other = other[np.argsort(-danish_best[other], kind="stable")]
+        other = other[danish_best[other] > 0]
+        fused: dict[int, float] = {}
+        for rank, i in enumerate(ranked[:pool].tolist(), 1):
+            fused[i] = 1.0 / (p.fusion_k + rank)
+        for rank, i in enumerate(other.tolist(), 1):
+            fused[i] = fused.get(i, 0.0) + p.fusion_weight / (p.fusion_k + rank)
+        head = ranked[: p.fusion_keep].tolist()
+        rest = sorted((i for i in fused if i not in set(head)), key=lambda i: -fused[i])
+        return np.asarray(head + rest, dtype=np.intp)
 
     def explain(self, text: str) -> dict[str, float]:
         """The query's word-level features, for debugging links."""

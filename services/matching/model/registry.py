@@ -1,0 +1,72 @@
+"""The model registry: one folder per version with the model and its metadata.
+
+    REGISTRY/<version>/model.json     the coefficients (LinearModel)
+    REGISTRY/<version>/metadata.json  version, created_at, data window, features, metrics,
+                                      training data kind (synthetic or log), approved
+
+The matching service loads the newest approved version; a version is approved by
+`jobmatch model approve VERSION` once someone has read its evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.matching.model.linear import LinearModel
+
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+
+
+@dataclass(frozen=True)
+class Entry:
+    version: str
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def approved(self) -> bool:
+        return bool(self.metadata.get("approved"))
+
+    def model(self) -> LinearModel:
+        return LinearModel.load(self.path / "model.json")
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def entries(self) -> list[Entry]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for folder in self.root.iterdir():
+            meta = folder / "metadata.json"
+            if (folder / "model.json").is_file() and meta.is_file():
+                found.append(Entry(folder.name, folder, json.loads(meta.read_text())))
+        # Versions are timestamps (YYYYMMDDTHHMMSS-...), so names sort by age.
+        return sorted(found, key=lambda e: e.version)
+
+    def newest_approved(self) -> Entry | None:
+        approved = [e for e in self.entries() if e.approved]
+        return approved[-1] if approved else None
+
+    def save(self, model: LinearModel, metadata: dict[str, Any]) -> Entry:
+        folder = self.root / model.version
+        folder.mkdir(parents=True, exist_ok=False)
+        model.save(folder / "model.json")
+        meta = {**metadata, "version": model.version, "features": list(model.features)}
+        (folder / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        return Entry(model.version, folder, meta)
+
+    def approve(self, version: str) -> Entry:
+        for entry in self.entries():
+            if entry.version == version:
+                meta = {**entry.metadata, "approved": True}
+                (entry.path / "metadata.json").write_text(
+                    json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
+                )
+                return Entry(entry.version, entry.path, meta)
+        raise KeyError(version)

@@ -30,6 +30,7 @@ schemas: $(STAMP)
 	$(BIN)/jobmatch schemas export
 
 bench: $(STAMP)
+	$(BIN)/python bench/linking.py
 	$(BIN)/python bench/throughput.py $(ARGS)
 
 clean:

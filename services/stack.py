@@ -282,6 +282,7 @@ def service_env(
     }
     if name == "matching":
         env["MATCHING_DATA_DIR"] = str(data_dir / "matching")
+        env["MATCHING_MODEL_DIR"] = str(data_dir / "models")
     return env
 
 

@@ -34,7 +34,9 @@ def register_agents(app: faust.App, state: MatchingState, ready: asyncio.Event) 
             msg = item.message
             try:
                 event = REGISTRY.decode(msg.value or b"")
-                outputs = [to_event(d, event) for d in state.apply(event)]
+                outputs = [
+                    to_event(d, event, state.scorer.model_version) for d in state.apply(event)
+                ]
             except Exception as exc:
                 # A record we cannot read or apply is parked, not retried forever.
                 log.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import faust
@@ -10,11 +11,16 @@ import faust
 from services.common.logs import configure_logging
 from services.matching.agents import INPUTS, register_agents
 from services.matching.app import create_app
+from services.matching.domain.learned import LearnedScorer
+from services.matching.domain.scoring import RuleScorer, Scorer
 from services.matching.domain.state import MatchingState
-from services.matching.linking import default_linker, distance_km
+from services.matching.linking import default_linker, distance_km, skills_of
+from services.matching.model.registry import Registry
 from services.matching.replay import replay_committed
 from services.matching.settings import MatchingSettings
 from services.matching.web import register_pages
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,10 +30,26 @@ class MatchingService:
     settings: MatchingSettings
 
 
+def choose_scorer(settings: MatchingSettings) -> Scorer:
+    """The newest approved model of the registry, else the rule score."""
+    entry = Registry(settings.matching_model_dir).newest_approved()
+    if entry is None:
+        log.info(
+            "no approved model: scoring with the rules",
+            extra={"registry": str(settings.matching_model_dir)},
+        )
+        return RuleScorer(distance_km)
+    log.info(
+        "scoring with model",
+        extra={"version": entry.version, "training_data": entry.metadata.get("training_data")},
+    )
+    return LearnedScorer(entry.model(), skills_of, distance_km)
+
+
 def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
     settings = settings or MatchingSettings()  # type: ignore[call-arg]
     configure_logging("matching", settings.log_level)
-    state = MatchingState(default_linker(), distance_km, k=settings.matching_top_k)
+    state = MatchingState(default_linker(), choose_scorer(settings), k=settings.matching_top_k)
     ready = asyncio.Event()
     app = create_app(settings)
     register_agents(app, state, ready)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from schemas.envelope import SYSTEM_MATCHING, Event, derived_event_id
 from schemas.placements import PlacementSuggested, SuggestionRetracted
-from services.matching.domain.scoring import MODEL_VERSION
 from services.matching.domain.state import Decision, Suggest, suggestion_id
 
 
-def to_event(decision: Decision, cause: Event) -> Event:
+def to_event(decision: Decision, cause: Event, model_version: str) -> Event:
     payload: PlacementSuggested | SuggestionRetracted
     municipality: str | None
     if isinstance(decision, Suggest):
@@ -24,7 +23,7 @@ def to_event(decision: Decision, cause: Event) -> Event:
             suggestion_id=sid,
             score=c.scored.score,
             rank=decision.rank,
-            model_version=MODEL_VERSION,
+            model_version=model_version,
             card_version=c.card_version,
             order_version=decision.order.version,
             reasons=list(c.scored.reasons),

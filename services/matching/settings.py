@@ -15,5 +15,7 @@ class MatchingSettings(BrokerSettings):
     matching_port: int = Field(default=6066, ge=1, le=65535)
     matching_top_k: int = Field(default=10, ge=1, le=200)
     matching_data_dir: Path = Path("var/matching")
+    # The newest approved model here scores; with none, the rule score ("rules-1") does.
+    matching_model_dir: Path = Path("var/models")
     # A dead worker's partitions are handed on after this; the broker waits it out on rejoin.
     matching_session_timeout_s: float = Field(default=3.0, gt=0)

@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.matching.domain.features import CardProfile, OrderProfile
-from services.matching.domain.scoring import DistanceFn, Scored, score
+from services.matching.domain.scoring import Scored, Scorer
 
 DEFAULT_TOP_K = 10
-MIN_SCORE = 0.25
 
 
 @dataclass(frozen=True)
@@ -24,15 +23,15 @@ def rank_key(c: Candidate) -> tuple[float, str]:
     return (-c.scored.score, c.citizen_id)
 
 
-def candidate(card: CardProfile, order: OrderProfile, distance: DistanceFn) -> Candidate | None:
-    result = score(card, order, distance)
-    if isinstance(result, Scored) and result.score >= MIN_SCORE:
+def candidate(card: CardProfile, order: OrderProfile, scorer: Scorer) -> Candidate | None:
+    result = scorer(card, order)
+    if isinstance(result, Scored) and result.score >= scorer.min_score:
         return Candidate(card.citizen_id, card.version, result)
     return None
 
 
 def top_k(
-    order: OrderProfile, cards: Iterable[CardProfile], distance: DistanceFn, k: int = DEFAULT_TOP_K
+    order: OrderProfile, cards: Iterable[CardProfile], scorer: Scorer, k: int = DEFAULT_TOP_K
 ) -> list[Candidate]:
-    found = [c for card in cards if (c := candidate(card, order, distance)) is not None]
+    found = [c for card in cards if (c := candidate(card, order, scorer)) is not None]
     return sorted(found, key=rank_key)[:k]

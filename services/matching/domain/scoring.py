@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from schemas.common import CEFR_LEVELS
 from schemas.placements import Reason
@@ -35,6 +36,18 @@ class Scored:
     reasons: tuple[Reason, ...]
     missing: tuple[str, ...]
     eligibility: eligibility.Eligibility
+
+
+class Scorer(Protocol):
+    """Scores one pair; the rule score and the learned model both fit this."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    @property
+    def min_score(self) -> float: ...
+
+    def __call__(self, card: CardProfile, order: OrderProfile) -> Scored | Excluded: ...
 
 
 @dataclass(frozen=True)
@@ -205,3 +218,13 @@ def _weighted(
     total = sum(r.contribution for r in reasons)
     reasons.sort(key=lambda r: -r.contribution)
     return Scored(round(min(1.0, total), 4), tuple(reasons), tuple(missing), elig)
+
+
+@dataclass(frozen=True)
+class RuleScorer:
+    distance: DistanceFn
+    model_version: str = MODEL_VERSION
+    min_score: float = 0.25
+
+    def __call__(self, card: CardProfile, order: OrderProfile) -> Scored | Excluded:
+        return score(card, order, self.distance)

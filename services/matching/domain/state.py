@@ -36,7 +36,7 @@ from services.matching.domain.ranking import (
     rank_key,
     top_k,
 )
-from services.matching.domain.scoring import MODEL_VERSION, DistanceFn
+from services.matching.domain.scoring import Scorer
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def suggestion_id(order_id: str, citizen_id: str) -> str:
 @dataclass
 class MatchingState:
     linker: Linker
-    distance: DistanceFn
+    scorer: Scorer
     k: int = DEFAULT_TOP_K
     cards: dict[str, CardProfile] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
@@ -92,7 +92,7 @@ class MatchingState:
     def rebuild_rankings(self) -> None:
         for order in self.orders.values():
             self.suggestions[order.job_order_id] = {
-                c.citizen_id: c for c in top_k(order, self._pool(), self.distance, self.k)
+                c.citizen_id: c for c in top_k(order, self._pool(), self.scorer, self.k)
             }
 
     # -- live processing ---------------------------------------------------------------------
@@ -117,7 +117,7 @@ class MatchingState:
             if not self._put_order(payload.order):
                 return []
             order = self.orders[payload.job_order_id]
-            new = top_k(order, self._pool(), self.distance, self.k)
+            new = top_k(order, self._pool(), self.scorer, self.k)
             return self._replace(order, new, order_changed=True)
         if isinstance(payload, JobOrderClosed):
             current = self.suggestions.pop(payload.job_order_id, {})
@@ -162,11 +162,11 @@ class MatchingState:
         decisions: list[Decision] = []
         for order in sorted(self.orders.values(), key=lambda o: o.job_order_id):
             current = self.suggestions.get(order.job_order_id, {})
-            new_c = candidate(card, order, self.distance)
+            new_c = candidate(card, order, self.scorer)
             prev = current.get(citizen_id)
             if prev is not None and (new_c is None or rank_key(new_c) > rank_key(prev)):
                 # A suggested candidate fell back: someone outside the top-k may now belong.
-                ranked = top_k(order, self._pool(), self.distance, self.k)
+                ranked = top_k(order, self._pool(), self.scorer, self.k)
             else:
                 pool = [c for c in current.values() if c.citizen_id != citizen_id]
                 pool += [new_c] if new_c is not None else []
@@ -183,7 +183,7 @@ class MatchingState:
                 continue
             decisions.append(Retract(order.job_order_id, gone, reason))
             pool = (c for c in self._pool() if c.citizen_id != citizen_id)
-            decisions += self._replace(order, top_k(order, pool, self.distance, self.k))
+            decisions += self._replace(order, top_k(order, pool, self.scorer, self.k))
         return decisions
 
     def _replace(
@@ -210,7 +210,7 @@ class MatchingState:
     def snapshot(self) -> dict[str, object]:
         """A canonical view of the state, for comparing a restarted worker with a replay."""
         return {
-            "model_version": MODEL_VERSION,
+            "model_version": self.scorer.model_version,
             "cards": {cid: p.version for cid, p in sorted(self.cards.items())},
             "unavailable": sorted(self.unavailable),
             "orders": {oid: p.version for oid, p in sorted(self.orders.items())},

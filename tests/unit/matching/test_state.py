@@ -16,6 +16,7 @@ from schemas.citizens import (
 )
 from schemas.envelope import Actor, Event, EventPayload
 from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted
+from services.matching.domain.scoring import RuleScorer
 from services.matching.domain.state import MatchingState, Retract, Suggest
 from services.matching.linking import TaxonomyLinker, distance_km
 
@@ -60,12 +61,12 @@ def test_state_is_the_same_whatever_the_interleaving(
     for seed in range(4):
         shuffled = events[:]
         random.Random(seed).shuffle(shuffled)
-        state = MatchingState(linker, distance_km, k=5)
+        state = MatchingState(linker, RuleScorer(distance_km), k=5)
         for e in shuffled:
             state.apply(e)
         digests.add(state.digest())
         assert len(state.suggestions["jo-4410-aarhus-lager"]) == 5
-    replayed = MatchingState(linker, distance_km, k=5)
+    replayed = MatchingState(linker, RuleScorer(distance_km), k=5)
     for e in events:
         replayed.load(e)
     replayed.rebuild_rankings()
@@ -76,7 +77,7 @@ def test_state_is_the_same_whatever_the_interleaving(
 def test_decisions_follow_the_examples(
     linker: TaxonomyLinker, amina: Any, yonas: Any, fatima: Any, lager: Any, kantine: Any
 ) -> None:
-    state = MatchingState(linker, distance_km)
+    state = MatchingState(linker, RuleScorer(distance_km))
     decisions = []
     for e in (card_ev(amina), card_ev(yonas), card_ev(fatima), order_ev(lager), order_ev(kantine)):
         decisions += state.apply(e)
@@ -94,7 +95,7 @@ def test_decisions_follow_the_examples(
 def test_leaving_citizens_and_closing_orders_retract(
     linker: TaxonomyLinker, amina: Any, lager: Any
 ) -> None:
-    state = MatchingState(linker, distance_km, k=2)
+    state = MatchingState(linker, RuleScorer(distance_km), k=2)
     cards = variants(amina, 3)
     for doc in cards:
         state.apply(card_ev(doc))
@@ -132,7 +133,7 @@ def test_leaving_citizens_and_closing_orders_retract(
 def test_a_worse_card_gives_its_place_to_the_next_best(
     linker: TaxonomyLinker, amina: Any, lager: Any
 ) -> None:
-    state = MatchingState(linker, distance_km, k=1)
+    state = MatchingState(linker, RuleScorer(distance_km), k=1)
     first, second = variants(amina, 2)
     second["location"]["postal_code"] = "8000"
     first["location"]["postal_code"] = "8200"

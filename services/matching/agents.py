@@ -18,7 +18,8 @@ from services.matching.decisions import to_event
 from services.matching.domain.state import MatchingState
 
 log = logging.getLogger(__name__)
-INPUTS = (CITIZENS, JOB_ORDERS)
+# Placements too: a consultant's rejection keeps that pair from being suggested again.
+INPUTS = (CITIZENS, JOB_ORDERS, PLACEMENTS)
 
 
 def register_agents(app: faust.App, state: MatchingState, ready: asyncio.Event) -> Any:

@@ -12,12 +12,15 @@ from schemas.citizens import (
     CompetenceCard,
     CompetenceCardRegistered,
     CompetenceCardUpdated,
+    ConsentGiven,
+    ConsentWithdrawn,
     ErasureRequested,
 )
 from schemas.envelope import Actor, Event, EventPayload
 from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted
+from schemas.placements import SuggestionRejected
 from services.matching.domain.scoring import RuleScorer
-from services.matching.domain.state import MatchingState, Retract, Suggest
+from services.matching.domain.state import MatchingState, Retract, Suggest, suggestion_id
 from services.matching.linking import TaxonomyLinker, distance_km
 
 ACTOR = Actor(role="consultant", id="t")
@@ -148,3 +151,56 @@ def test_a_worse_card_gives_its_place_to_the_next_best(
     kinds = sorted((type(d).__name__, d.candidate.citizen_id) for d in decisions)
     other = second["citizen_id"] if doc is first else first["citizen_id"]
     assert kinds == [("Retract", leader), ("Suggest", other)]
+
+
+def test_rejected_pair_returns_only_after_a_material_change(
+    linker: TaxonomyLinker, amina: Any, lager: Any
+) -> None:
+    state = MatchingState(linker, RuleScorer(distance_km), k=1)
+    first, second = variants(amina, 2, "r")
+    state.apply(card_ev(first))
+    state.apply(card_ev(second))
+    state.apply(order_ev(lager))
+    (top,) = state.suggestions["jo-4410-aarhus-lager"]
+    other = second["citizen_id"] if top == first["citizen_id"] else first["citizen_id"]
+    rejected = SuggestionRejected(
+        job_order_id="jo-4410-aarhus-lager",
+        citizen_id=top,
+        suggestion_id=suggestion_id("jo-4410-aarhus-lager", top),
+        reason_code="transport",
+    )
+    decisions = state.apply(ev(rejected))
+    assert [(type(d).__name__, d.candidate.citizen_id) for d in decisions] == [("Suggest", other)]
+    # The same card again (no change) does not bring the rejected pair back ...
+    doc = first if top == first["citizen_id"] else second
+    assert state.apply(card_ev(doc, version=2)) == []
+    assert set(state.suggestions["jo-4410-aarhus-lager"]) == {other}
+    # ... a material change of the card does.
+    changed = copy.deepcopy(doc)
+    changed["location"]["postal_code"] = "8200"
+    changed["availability"]["hours_per_week"] = 37
+    state.apply(card_ev(changed, version=3))
+    assert set(state.suggestions["jo-4410-aarhus-lager"]) == {top}
+
+
+def test_withdrawn_consent_retracts_and_given_consent_restores(
+    linker: TaxonomyLinker, amina: Any, lager: Any, kantine: Any
+) -> None:
+    state = MatchingState(linker, RuleScorer(distance_km))
+    state.apply(card_ev(amina))
+    state.apply(order_ev(lager))
+    cid = "cit-7f3a9c2e"
+    withdrawn = ConsentWithdrawn(
+        citizen_id=cid, consent_id="c1", scope="employer", employer_cvr="12345607"
+    )
+    decisions = state.apply(ev(withdrawn))
+    assert [(type(d).__name__, getattr(d, "reason", None)) for d in decisions] == [
+        ("Retract", "consent_withdrawn")
+    ]
+    assert state.suggestions["jo-4410-aarhus-lager"] == {}
+    given = ConsentGiven(citizen_id=cid, consent_id="c2", scope="employer", employer_cvr="12345607")
+    decisions = state.apply(ev(given))
+    assert [type(d).__name__ for d in decisions] == ["Suggest"]
+    everyone = ConsentWithdrawn(citizen_id=cid, consent_id="c3", scope="all")
+    assert any(isinstance(d, Retract) for d in state.apply(ev(everyone)))
+    assert cid in state.snapshot()["no_consent"]  # type: ignore[operator]

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.demo.cli import demo_app
 from services.matching.model.cli import model_app
 from services.reference.cli import taxonomy_app
 
@@ -26,6 +27,7 @@ app.add_typer(taxonomy_app, name="taxonomy")
 match_app = typer.Typer(help="Offline matching.", no_args_is_help=True)
 app.add_typer(match_app, name="match")
 app.add_typer(model_app, name="model")
+app.add_typer(demo_app, name="demo")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700
@@ -95,13 +97,16 @@ def up(
         stack.stop()
 
 
-@app.command()
+@demo_app.callback(invoke_without_command=True)
 def demo(
+    ctx: typer.Context,
     events_url: Annotated[str, typer.Option(help="Events API of a running stack")] = (
         f"http://127.0.0.1:{DEFAULT_PORT_BASE}"
     ),
 ) -> None:
-    """Load the example cards and job orders into a running stack."""
+    """Load the example cards and job orders into a running stack (or: demo generate)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from services.demo import load_examples
 
     for answer in load_examples(events_url):

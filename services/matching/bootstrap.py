@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 
@@ -30,30 +31,42 @@ class MatchingService:
     settings: MatchingSettings
 
 
-def choose_scorer(settings: MatchingSettings) -> Scorer:
-    """The newest approved model of the registry, else the rule score."""
+def choose_scorer(settings: MatchingSettings) -> tuple[Scorer, dict[str, Any]]:
+    """The newest approved model of the registry, else the rule score; and what it is."""
     entry = Registry(settings.matching_model_dir).newest_approved()
     if entry is None:
         log.info(
             "no approved model: scoring with the rules",
             extra={"registry": str(settings.matching_model_dir)},
         )
-        return RuleScorer(distance_km)
+        rules = RuleScorer(distance_km)
+        return rules, {"version": rules.model_version, "kind": "rules"}
     log.info(
         "scoring with model",
         extra={"version": entry.version, "training_data": entry.metadata.get("training_data")},
     )
-    return LearnedScorer(entry.model(), skills_of, distance_km)
+    info = {
+        "version": entry.version,
+        "kind": "logistic",
+        "training_data": entry.metadata.get("training_data"),
+        "note": (
+            "trained on SYNTHETIC data (jobmatch demo generate), not on real outcomes"
+            if entry.metadata.get("training_data") == "synthetic"
+            else "trained on the log's outcomes"
+        ),
+    }
+    return LearnedScorer(entry.model(), skills_of, distance_km), info
 
 
 def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
     settings = settings or MatchingSettings()  # type: ignore[call-arg]
     configure_logging("matching", settings.log_level)
-    state = MatchingState(default_linker(), choose_scorer(settings), k=settings.matching_top_k)
+    scorer, model_info = choose_scorer(settings)
+    state = MatchingState(default_linker(), scorer, k=settings.matching_top_k)
     ready = asyncio.Event()
     app = create_app(settings)
     register_agents(app, state, ready)
-    register_pages(app, state, ready, settings.kafka_bootstrap_servers)
+    register_pages(app, state, ready, settings.kafka_bootstrap_servers, model_info)
 
     @app.task
     async def rebuild_state() -> None:

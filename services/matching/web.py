@@ -13,11 +13,16 @@ from services.matching.domain.state import MatchingState
 
 
 def register_pages(
-    app: faust.App, state: MatchingState, ready: asyncio.Event, bootstrap: str
+    app: faust.App,
+    state: MatchingState,
+    ready: asyncio.Event,
+    bootstrap: str,
+    model: dict[str, Any] | None = None,
 ) -> None:
     @app.page("/health")
     async def health(self: View, request: Request) -> Response:
-        return self.json({"status": "ok", "service": "matching"})
+        """Also says which model scores, and whether it was trained on synthetic data."""
+        return self.json({"status": "ok", "service": "matching", "model": model or {}})
 
     @app.page("/ready")
     async def readiness(self: View, request: Request) -> Response:

@@ -1,0 +1,70 @@
+"""The matching service scores with the newest approved model when there is one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import app
+from services.demo import example_documents
+from services.demo.synthetic import generate, write_history
+from services.matching.domain.pair_features import FEATURES
+from services.matching.model.registry import Registry
+from services.stack import Stack, free_port_base
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("learned")
+    write_history(generate(600, 160, seed=11, start=dt.date(2025, 1, 1), months=12), home / "syn")
+    trained = CliRunner().invoke(
+        app,
+        [
+            "model",
+            "train",
+            "--events",
+            str(home / "syn" / "events.jsonl"),
+            "--registry",
+            str(home / "models"),
+            "--synthetic",
+            "--approve",
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    running = Stack(home=home, ports=free_port_base(), memory=True)
+    with running.running():
+        yield running
+
+
+def test_suggestions_carry_the_model_and_its_explanation(stack: Stack) -> None:
+    entry = Registry(stack.home / "models").newest_approved()
+    assert entry is not None
+    health = httpx.get(f"{stack.urls['matching']}/health", timeout=5).json()
+    assert health["model"]["version"] == entry.version
+    assert "SYNTHETIC" in health["model"]["note"]
+
+    cards, orders = example_documents()
+    for path, docs in (("/v1/competence-cards", cards), ("/v1/job-orders", orders)):
+        for doc in docs:
+            assert httpx.post(stack.urls["events"] + path, json=doc, timeout=10).status_code == 202
+    url = f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
+    deadline = time.monotonic() + 15
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = httpx.get(url, timeout=5).json()
+        if body.get("suggestions"):
+            break
+        time.sleep(0.1)
+    top = body["suggestions"][0]
+    assert top["citizen_id"] == "cit-7f3a9c2e"
+    assert top["model_version"] == entry.version
+    assert 0 < top["score"] < 1
+    assert top["reasons"] and {r["code"] for r in top["reasons"]} <= set(FEATURES)
+    contributions = [abs(r["contribution"]) for r in top["reasons"]]
+    assert contributions == sorted(contributions, reverse=True)

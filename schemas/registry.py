@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from schemas import citizens, jobs, placements
+from schemas import citizens, jobs, placements, reports
 from schemas.envelope import Event, EventPayload
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -103,6 +103,8 @@ ALL_PAYLOADS: tuple[type[EventPayload], ...] = (
     placements.PlacementStarted,
     placements.FollowUpRecorded,
     placements.PlacementEnded,
+    reports.ModelEvaluated,
+    reports.FairnessReported,
 )
 
 REGISTRY = EventRegistry(ALL_PAYLOADS)

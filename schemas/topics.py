@@ -36,6 +36,12 @@ PLACEMENTS = Topic(
     3,
     "Suggested matches and the review and placement lifecycle that follows them.",
 )
+REPORTS = Topic(
+    "jobmatch.reports",
+    "report_id",
+    1,
+    "Model evaluations and fairness reports, for administrators.",
+)
 DEAD_LETTER = Topic(
     "jobmatch.dead-letter",
     "original key",
@@ -43,5 +49,5 @@ DEAD_LETTER = Topic(
     "Records a consumer could not decode or apply, with the reason in the headers.",
 )
 
-CATALOGUE: tuple[Topic, ...] = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, DEAD_LETTER)
-DOMAIN_TOPICS: tuple[Topic, ...] = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS)
+CATALOGUE: tuple[Topic, ...] = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, REPORTS, DEAD_LETTER)
+DOMAIN_TOPICS: tuple[Topic, ...] = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, REPORTS)

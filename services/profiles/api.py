@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from redis.asyncio import Redis
@@ -58,3 +58,16 @@ async def get_citizen(citizen_id: IdPath, request: Request) -> dict[str, Any]:
     if doc is None:
         raise _not_found("citizen", citizen_id)
     return doc
+
+
+@router.get(
+    "/reports",
+    summary="Model evaluations and fairness reports (for administrators), newest first",
+)
+async def get_reports(
+    request: Request,
+    kind: Annotated[Literal["model", "fairness"], Query()] = "model",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    reports = await queries.reports(_redis(request), kind)
+    return {"kind": kind, "total": len(reports), "reports": reports[:limit]}

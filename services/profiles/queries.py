@@ -51,3 +51,8 @@ async def citizen(redis: Redis, citizen_id: str) -> dict[str, Any] | None:
     doc.setdefault("available", True)
     doc["suggestions"] = _ranked(await redis.hgetall(keys.citizen_suggestions(citizen_id)))
     return doc
+
+
+async def reports(redis: Redis, kind: str) -> list[dict[str, Any]]:
+    docs = [json.loads(v) for v in (await redis.hgetall(keys.reports(kind))).values()]
+    return sorted(docs, key=lambda d: d["reported_at"], reverse=True)

@@ -68,3 +68,46 @@ def test_suggestions_carry_the_model_and_its_explanation(stack: Stack) -> None:
     assert top["reasons"] and {r["code"] for r in top["reasons"]} <= set(FEATURES)
     contributions = [abs(r["contribution"]) for r in top["reasons"]]
     assert contributions == sorted(contributions, reverse=True)
+
+
+def test_evaluation_and_fairness_reports_reach_the_administrators(stack: Stack) -> None:
+    assert stack.bootstrap
+    syn = stack.home / "syn"
+    env = {"KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap}
+    runner = CliRunner()
+    evaluated = runner.invoke(
+        app,
+        ["model", "evaluate", "--events", str(syn / "events.jsonl"), "--synthetic", "--publish"],
+        env=env,
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    fair = runner.invoke(
+        app,
+        [
+            "model",
+            "fairness",
+            "--events",
+            str(syn / "events.jsonl"),
+            "--monitoring",
+            str(syn / "monitoring.jsonl"),
+            "--publish",
+        ],
+        env=env,
+    )
+    assert fair.exit_code == 0, fair.output
+    profiles = stack.urls["profiles"]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        model = httpx.get(f"{profiles}/v1/reports", params={"kind": "model"}, timeout=5).json()
+        fairness = httpx.get(
+            f"{profiles}/v1/reports", params={"kind": "fairness"}, timeout=5
+        ).json()
+        if model["total"] and fairness["total"] == 2:
+            break
+        time.sleep(0.2)
+    (report,) = model["reports"]
+    assert report["training_data"] == "synthetic"
+    assert set(report["scorers"]) == {"model", "rules", "tfidf"}
+    assert {r["attribute"] for r in fairness["reports"]} == {"gender", "origin_group"}
+    for r in fairness["reports"]:
+        assert all(0 <= g["rate"] <= 1 for g in r["groups"])

@@ -103,20 +103,118 @@ def train(
     print(f"saved {entry.version} in {entry.path}{' (approved)' if approve else ''}")
 
 
+def _publish(payloads: list, bootstrap: str | None) -> None:  # type: ignore[type-arg]
+    """Append reports to the log, where the profiles service shows them to administrators."""
+    from schemas.envelope import Actor, Event
+    from services.common.kafka import make_producer
+
+    if not bootstrap:
+        raise typer.BadParameter("--publish needs a broker (KAFKA_BOOTSTRAP_SERVERS)")
+
+    async def send() -> None:
+        producer = make_producer(bootstrap)
+        await producer.start()
+        try:
+            for payload in payloads:
+                event = Event.new(
+                    payload,
+                    actor=Actor(role="administrator", id="jobmatch-model"),
+                    occurred_at=datetime.now(UTC),
+                )
+                await producer.send_and_wait(
+                    event.topic,
+                    event.to_json(),
+                    key=event.aggregate_id.encode(),
+                    headers=event.headers(),
+                )
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+
+
+PublishOpt = Annotated[bool, typer.Option(help="Also append the report to the log")]
+
+
 @model_app.command()
 def evaluate(
     events: EventsOpt = None,
     bootstrap: BootstrapOpt = None,
     holdout: Annotated[float, typer.Option(min=0.05, max=0.5)] = 0.25,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    synthetic: Annotated[bool, typer.Option(help="The events are synthetic")] = False,
+    publish: PublishOpt = False,
 ) -> None:
     """Time-based hold-out: AUC, NDCG@10 and precision@10 of the model, the rule score and a
     TF-IDF text-similarity baseline, in one run."""
-    _, _, report, _ = _run(events, bootstrap, holdout)
+    from schemas.reports import ModelEvaluated, ScorerMetrics
+
+    _, model, report, _ = _run(events, bootstrap, holdout)
     if as_json:
         print(json.dumps(report, indent=2))
     else:
         _print_report(report)
+    if publish:
+        payload = ModelEvaluated(
+            report_id=f"eval-{model.version}",
+            model_version=model.version,
+            training_data="synthetic" if synthetic else "log",
+            train_from=report["train"]["from"],
+            train_to=report["train"]["to"],
+            test_from=report["test"]["from"],
+            test_to=report["test"]["to"],
+            test_pairs=report["test"]["pairs"],
+            scorers={
+                k: ScorerMetrics.model_validate(report[k]) for k in ("model", "rules", "tfidf")
+            },
+        )
+        _publish([payload], bootstrap)
+
+
+@model_app.command()
+def fairness(
+    monitoring: Annotated[
+        Path, typer.Option(help="Monitoring attributes, JSON lines (consent-based)")
+    ],
+    events: EventsOpt = None,
+    bootstrap: BootstrapOpt = None,
+    stage: Annotated[str, typer.Option(help="suggested, presented or hired")] = "suggested",
+    publish: PublishOpt = False,
+) -> None:
+    """Selection rates per gender and origin group relative to the eligible pool, with the
+    four-fifths flag."""
+    from schemas.reports import FairnessReported
+    from services.matching.model.fairness import consented, eligible_and_selected, group_rates
+
+    if stage not in ("suggested", "presented", "hired"):
+        raise typer.BadParameter("suggested, presented or hired", param_hint="--stage")
+    with monitoring.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    by_citizen = {row["citizen_id"]: row for row in rows}
+    pool, selected = eligible_and_selected(_events(events, bootstrap), stage)  # type: ignore[arg-type]
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    reports = []
+    for attribute in ("gender", "origin_group"):
+        groups = group_rates(pool, selected, by_citizen, attribute)  # type: ignore[arg-type]
+        reports.append(
+            FairnessReported(
+                report_id=f"fair-{attribute}-{stage}-{stamp}",
+                attribute=attribute,  # type: ignore[arg-type]
+                stage=stage,  # type: ignore[arg-type]
+                consented=consented(by_citizen, pool),
+                groups=groups,
+                flagged=any(g.below_four_fifths for g in groups),
+            )
+        )
+        print(f"{attribute} ({stage}; pool {len(pool)}, consented {reports[-1].consented}):")
+        for g in groups:
+            flag = "  BELOW 4/5" if g.below_four_fifths else ""
+            print(
+                f"  {g.group:<16} {g.selected:>5}/{g.eligible:<5} rate {g.rate:.3f} "
+                f"ratio {g.ratio_to_highest:.2f}{flag}"
+            )
+    if publish:
+        _publish(reports, bootstrap)
 
 
 @model_app.command("list")

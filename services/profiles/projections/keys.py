@@ -31,3 +31,7 @@ def employer(cvr: str) -> str:
 
 def tracking(view: str) -> str:
     return f"{PREFIX}tracking:{view}"
+
+
+def reports(kind: str) -> str:
+    return f"{PREFIX}reports:{kind}"

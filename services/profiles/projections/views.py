@@ -23,6 +23,7 @@ from schemas.citizens import (
 from schemas.envelope import Event
 from schemas.jobs import EmployerRegistered, JobOrderClosed, JobOrderPosted, JobOrderUpdated
 from schemas.placements import PlacementSuggested, SuggestionRetracted
+from schemas.reports import FairnessReported, ModelEvaluated
 from services.profiles.projections import keys
 from services.profiles.projections.writes import (
     Delete,
@@ -103,6 +104,15 @@ def project(event: Event) -> list[Write]:
             HashSet(keys.order_suggestions(p.job_order_id), p.citizen_id, doc),
             HashSet(keys.citizen_suggestions(p.citizen_id), p.job_order_id, doc),
         ]
+    if isinstance(p, ModelEvaluated | FairnessReported):
+        kind = "model" if isinstance(p, ModelEvaluated) else "fairness"
+        report = {
+            **p.model_dump(mode="json", by_alias=True),
+            "event_type": event.event_type,
+            "reported_at": event.occurred_at.isoformat(),
+            "reported_by": event.actor.id,
+        }
+        return [HashSet(keys.reports(kind), p.report_id, dump(report))]
     if isinstance(p, SuggestionRetracted):
         return [
             ZRemove(keys.order_ranking(p.job_order_id), p.citizen_id),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,10 +19,11 @@ from schemas.common import ConceptLink
 from schemas.envelope import Actor
 from schemas.jobs import JobOrder
 from services.events import commands as c
+from services.events.commands import Decision
 from services.events.enrich import card_links, card_problems, order_links, order_problems
 from services.events.errors import CommandError, Invalid
 from services.events.handlers import Accepted, Handlers, Meta
-from services.events.state import SuggestionState
+from services.events.state import PlacementState, ReviewState, SuggestionState
 from services.events.suggestions import load_suggestion
 from services.reference.esco import Taxonomy
 from services.reference.geo import Geo
@@ -55,6 +57,26 @@ class CommandContext:
 
     async def suggestion(self, suggestion_id: str) -> SuggestionState | None:
         return await load_suggestion(self.redis, self.prefix, suggestion_id)
+
+    async def on_suggestion(
+        self,
+        suggestion_id: str,
+        decide: Callable[[SuggestionState | None, ReviewState | None], Decision],
+        meta: Meta,
+    ) -> Accepted:
+        """A review command: the suggestion as matching made it, and its review state."""
+        suggestion = await self.suggestion(suggestion_id)
+        key = c.review_key(suggestion_id)
+        return await self.handlers.execute([key], lambda s: decide(suggestion, s.get(key)), meta)
+
+    async def on_placement(
+        self,
+        placement_id: str,
+        decide: Callable[[PlacementState | None], Decision],
+        meta: Meta,
+    ) -> Accepted:
+        key = c.placement_key(placement_id)
+        return await self.handlers.execute([key], lambda s: decide(s.get(key)), meta)
 
     @property
     def _deadlines(self) -> str:

@@ -297,10 +297,8 @@ async def close_job_order(
     responses=ERRORS,
 )
 async def accept_suggestion(suggestion_id: SuggestionId, ctx: Ctx, meta: MetaDep) -> Accepted:
-    suggestion = await ctx.suggestion(suggestion_id)
-    key = c.review_key(suggestion_id)
-    return await ctx.handlers.execute(
-        [key], lambda s: c.decide_accept(suggestion_id, suggestion, s.get(key)), meta
+    return await ctx.on_suggestion(
+        suggestion_id, lambda sug, review: c.decide_accept(suggestion_id, sug, review), meta
     )
 
 
@@ -319,12 +317,10 @@ class RejectBody(_Body):
 async def reject_suggestion(
     suggestion_id: SuggestionId, body: RejectBody, ctx: Ctx, meta: MetaDep
 ) -> Accepted:
-    suggestion = await ctx.suggestion(suggestion_id)
-    key = c.review_key(suggestion_id)
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: c.decide_reject(
-            suggestion_id, body.reason_code, body.reason_text, suggestion, s.get(key)
+    return await ctx.on_suggestion(
+        suggestion_id,
+        lambda sug, review: c.decide_reject(
+            suggestion_id, body.reason_code, body.reason_text, sug, review
         ),
         meta,
     )
@@ -368,12 +364,10 @@ class EmployerDecisionBody(_Body):
 async def record_employer_decision(
     suggestion_id: SuggestionId, body: EmployerDecisionBody, ctx: Ctx, meta: MetaDep
 ) -> Accepted:
-    suggestion = await ctx.suggestion(suggestion_id)
-    key = c.review_key(suggestion_id)
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: c.decide_employer_decision(
-            suggestion_id, body.decision, body.reason, suggestion, s.get(key)
+    return await ctx.on_suggestion(
+        suggestion_id,
+        lambda sug, review: c.decide_employer_decision(
+            suggestion_id, body.decision, body.reason, sug, review
         ),
         meta,
     )
@@ -425,10 +419,9 @@ class FollowUpBody(_Body):
 async def record_follow_up(
     placement_id: PlacementId, body: FollowUpBody, ctx: Ctx, meta: MetaDep
 ) -> Accepted:
-    key = c.placement_key(placement_id)
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: c.decide_follow_up(placement_id, body.date, body.status, body.note, s.get(key)),
+    return await ctx.on_placement(
+        placement_id,
+        lambda p: c.decide_follow_up(placement_id, body.date, body.status, body.note, p),
         meta,
     )
 
@@ -448,9 +441,8 @@ class EndPlacementBody(_Body):
 async def end_placement(
     placement_id: PlacementId, body: EndPlacementBody, ctx: Ctx, meta: MetaDep
 ) -> Accepted:
-    key = c.placement_key(placement_id)
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: c.decide_end_placement(placement_id, body.end_date, body.outcome, s.get(key)),
+    return await ctx.on_placement(
+        placement_id,
+        lambda p: c.decide_end_placement(placement_id, body.end_date, body.outcome, p),
         meta,
     )

@@ -161,6 +161,7 @@ def match_rank(
     """Rank with the matching service's score; one JSON line per card (or order) on stdout:
     {"id": ..., "ranked": [{"id": ..., "score": ...}, ...]}."""
     from services.matching.batch import profiles_of_cards, profiles_of_orders, rank, read_jsonl
+    from services.matching.domain.ranking import exposure
     from services.matching.linking import default_linker, distance_km
 
     if per not in ("card", "job"):
@@ -169,8 +170,16 @@ def match_rank(
     with cards.open(encoding="utf-8") as fc, jobs.open(encoding="utf-8") as fj:
         card_profiles = profiles_of_cards(read_jsonl(fc), linker)
         order_profiles = profiles_of_orders(read_jsonl(fj), linker)
+    lists = []
     for line in rank(card_profiles, order_profiles, distance_km, per, top):  # type: ignore[arg-type]
         print(line.to_json(), flush=False)
+        lists.append([r["id"] for r in line.ranked if not r.get("excluded")])
+    population = [i for i, _ in (order_profiles if per == "card" else card_profiles)]
+    figures = exposure(lists, population)
+    err.print(
+        f"coverage@{top} {figures['coverage']:.3f}  congestion@{top} (Gini) "
+        f"{figures['congestion']:.3f}  over {len(population)}"
+    )
 
 
 def main() -> None:

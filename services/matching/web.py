@@ -9,6 +9,7 @@ import faust
 from faust.web import Request, Response, View
 
 from services.common.kafka import broker_reachable
+from services.matching.domain.ranking import exposure
 from services.matching.domain.state import MatchingState
 
 
@@ -35,6 +36,21 @@ def register_pages(
         ok = broker and ready.is_set()
         body["status"] = "ready" if ok else "not ready"
         return self.json(body, status=200 if ok else 503)
+
+    @app.page("/v1/metrics")
+    async def metrics(self: View, request: Request) -> Response:
+        """Coverage and congestion of the current suggestions over the available citizens."""
+        lists = [list(current) for current in state.suggestions.values()]
+        available = [cid for cid in state.cards if cid not in state.unavailable]
+        return self.json(
+            {
+                "orders": len(state.orders),
+                "cards": len(state.cards),
+                "suggestions": sum(len(x) for x in lists),
+                "model_version": state.scorer.model_version,
+                **exposure(lists, available),
+            }
+        )
 
     @app.page("/v1/state")
     async def snapshot(self: View, request: Request) -> Response:

@@ -35,3 +35,25 @@ def top_k(
 ) -> list[Candidate]:
     found = [c for card in cards if (c := candidate(card, order, scorer)) is not None]
     return sorted(found, key=rank_key)[:k]
+
+
+def exposure(lists: Iterable[Iterable[str]], population: Iterable[str]) -> dict[str, float]:
+    """How evenly suggestions spread over the people who could receive them.
+
+    coverage: share of the population that appears in at least one list.
+    congestion: Gini coefficient of how many lists each person appears in (0 = everyone
+    equally often, 1 = all suggestions go to one person): a few people suggested to every
+    employer show up as congestion.
+    """
+    counts = dict.fromkeys(population, 0)
+    for ranked in lists:
+        for ident in ranked:
+            counts[ident] = counts.get(ident, 0) + 1
+    values = sorted(counts.values())
+    n, total = len(values), sum(values)
+    if n == 0 or total == 0:
+        return {"coverage": 0.0, "congestion": 0.0, "population": float(n)}
+    weighted = sum((i + 1) * v for i, v in enumerate(values))
+    gini = (2 * weighted) / (n * total) - (n + 1) / n
+    covered = sum(1 for v in values if v > 0) / n
+    return {"coverage": round(covered, 4), "congestion": round(gini, 4), "population": float(n)}

@@ -36,7 +36,7 @@ def _run(tmp_path: Path, cards: list[Any], jobs: list[Any], per: str, top: int =
         ],
     )
     assert result.exit_code == 0, result.output
-    return [json.loads(line) for line in result.output.splitlines()]
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def test_rank_per_job_and_per_card(
@@ -90,3 +90,12 @@ def test_lenient_parsing_keeps_what_is_valid(amina: dict[str, Any]) -> None:
     assert card.certificates == ["truckcertifikat"]
     with pytest.raises(ValueError):
         lenient(CompetenceCard, {"citizen_id": []}, {})
+
+
+def test_exposure_measures_coverage_and_congestion() -> None:
+    from services.matching.domain.ranking import exposure
+
+    even = exposure([["a"], ["b"], ["c"], ["d"]], "abcd")
+    assert even == {"coverage": 1.0, "congestion": 0.0, "population": 4.0}
+    crowded = exposure([["a"], ["a"], ["a"], ["a"]], "abcd")
+    assert crowded["coverage"] == 0.25 and crowded["congestion"] == 0.75

@@ -62,7 +62,9 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
     settings = settings or MatchingSettings()  # type: ignore[call-arg]
     configure_logging("matching", settings.log_level)
     scorer, model_info = choose_scorer(settings)
-    state = MatchingState(default_linker(), scorer, k=settings.matching_top_k)
+    state = MatchingState(
+        default_linker(), scorer, k=settings.matching_top_k, capacity=settings.matching_capacity
+    )
     ready = asyncio.Event()
     app = create_app(settings)
     register_agents(app, state, ready)

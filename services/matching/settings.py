@@ -14,6 +14,7 @@ class MatchingSettings(BrokerSettings):
     matching_host: str = "127.0.0.1"
     matching_port: int = Field(default=6066, ge=1, le=65535)
     matching_top_k: int = Field(default=10, ge=1, le=200)
+    matching_capacity: int = Field(default=5, ge=1, le=100)
     matching_data_dir: Path = Path("var/matching")
     # The newest approved model here scores; with none, the rule score ("rules-1") does.
     matching_model_dir: Path = Path("var/models")

@@ -9,6 +9,8 @@ from services.matching.domain.features import CardProfile, OrderProfile
 from services.matching.domain.scoring import Scored, Scorer
 
 DEFAULT_TOP_K = 10
+# At most this many open suggestions per citizen at a time.
+DEFAULT_CAPACITY = 5
 
 
 @dataclass(frozen=True)

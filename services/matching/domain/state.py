@@ -1,9 +1,14 @@
-"""The matching state: open orders, available cards and each order's current top-k.
+"""The matching state: open orders, available cards, and who is suggested where.
 
-Pure domain: `apply` takes a decoded event and returns the decisions it leads to. The
-invariant is that `suggestions[order]` always equals the exact top-k over all available
-cards, so the state depends only on the latest version of each card and order, not on the
-order in which topics were interleaved: a replay reproduces it exactly.
+Pure domain: `apply` takes a decoded event and returns the decisions it leads to.
+
+Two layers, both functions of the current cards and orders only (not of the order in which
+topics were interleaved, so a replay reproduces them exactly):
+- `shortlists[order]`: the exact top (k x depth) admissible citizens of each order;
+- `suggestions[order]`: what is suggested, capacity-aware. Each citizen is offered to at
+  most `capacity` orders, the ones they rank best on (their own side of the match), and an
+  order's suggestions are its best k citizens among those offered to it. This keeps the
+  same few citizens from being suggested to every employer.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from services.matching.domain.features import (
     order_profile,
 )
 from services.matching.domain.ranking import (
+    DEFAULT_CAPACITY,
     DEFAULT_TOP_K,
     Candidate,
     candidate,
@@ -69,16 +75,28 @@ class MatchingState:
     linker: Linker
     scorer: Scorer
     k: int = DEFAULT_TOP_K
+    capacity: int = DEFAULT_CAPACITY
+    depth: int = 2
     cards: dict[str, CardProfile] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
     # Citizens who withdrew their consent for all employers, or per employer (CVR).
     no_consent: set[str] = field(default_factory=set)
     no_consent_for: set[tuple[str, str]] = field(default_factory=set)
     orders: dict[str, OrderProfile] = field(default_factory=dict)
-    suggestions: dict[str, dict[str, Candidate]] = field(default_factory=dict)
     # A pair the consultant rejected, with the card and order versions it was rejected at:
     # it comes back only when one of them changes.
     rejected: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    shortlists: dict[str, dict[str, Candidate]] = field(default_factory=dict)
+    suggestions: dict[str, dict[str, Candidate]] = field(default_factory=dict)
+    # Derived indexes: the orders a citizen is shortlisted for, and those they are offered to.
+    listed: dict[str, dict[str, Candidate]] = field(default_factory=dict)
+    offered: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Citizens whose shortlist places changed since the last settle.
+    _touched: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def shortlist_size(self) -> int:
+        return self.k * self.depth
 
     # -- loading without deciding (replay) -------------------------------------------------
 
@@ -96,30 +114,30 @@ class MatchingState:
             self._put_order(payload.order)
         elif isinstance(payload, JobOrderClosed):
             self.orders.pop(payload.job_order_id, None)
-            self.suggestions.pop(payload.job_order_id, None)
         elif isinstance(payload, ConsentGiven | ConsentWithdrawn):
             self._set_consent(payload)
         elif isinstance(payload, SuggestionRejected):
             self._reject(payload.job_order_id, payload.citizen_id)
 
     def rebuild_rankings(self) -> None:
+        self.shortlists, self.suggestions, self.listed, self.offered = {}, {}, {}, {}
         for order in self.orders.values():
-            self.suggestions[order.job_order_id] = {
-                c.citizen_id: c for c in top_k(order, self._pool(order), self.scorer, self.k)
-            }
+            self._set_shortlist(order.job_order_id, self._full_shortlist(order))
+        self._settle(set(self.orders), {}, announce=False)
 
     # -- live processing ---------------------------------------------------------------------
 
     def apply(self, event: Event) -> list[Decision]:
         payload = event.payload
         if isinstance(payload, CompetenceCardRegistered | CompetenceCardUpdated):
-            changed = self._put_card(payload.card)
-            return self._card_changed(payload.citizen_id) if changed else []
+            if not self._put_card(payload.card):
+                return []
+            return self._settle(self._card_changed(payload.citizen_id), {})
         if isinstance(payload, CitizenAvailabilityChanged):
             if not self._set_available(payload.citizen_id, payload.available):
                 return []
             if payload.available:
-                return self._card_changed(payload.citizen_id)
+                return self._settle(self._card_changed(payload.citizen_id), {})
             return self._card_left(payload.citizen_id, "citizen_unavailable")
         if isinstance(payload, ErasureRequested):
             decisions = self._card_left(payload.citizen_id, "erased", everywhere=True)
@@ -129,31 +147,34 @@ class MatchingState:
         if isinstance(payload, JobOrderPosted | JobOrderUpdated):
             if not self._put_order(payload.order):
                 return []
-            order = self.orders[payload.job_order_id]
-            new = top_k(order, self._pool(order), self.scorer, self.k)
-            return self._replace(order, new, order_changed=True)
+            oid = payload.job_order_id
+            self._set_shortlist(oid, self._full_shortlist(self.orders[oid]))
+            return self._settle({oid}, {}, order_changed=oid)
         if isinstance(payload, ConsentGiven | ConsentWithdrawn):
             if not self._set_consent(payload):
                 return []
             if isinstance(payload, ConsentGiven):
-                return self._card_changed(payload.citizen_id)
+                return self._settle(self._card_changed(payload.citizen_id), {})
             return self._card_left(payload.citizen_id, "consent_withdrawn")
         if isinstance(payload, SuggestionRejected):
             oid, cid = payload.job_order_id, payload.citizen_id
             self._reject(oid, cid)
-            rejected_in = self.orders.get(oid)
-            if rejected_in is None or self.suggestions.get(oid, {}).pop(cid, None) is None:
+            order = self.orders.get(oid)
+            if order is None or cid not in self.shortlists.get(oid, {}):
                 return []
-            # The rejected citizen's place goes to the next best.
-            pool = self._pool(rejected_in)
-            return self._replace(rejected_in, top_k(rejected_in, pool, self.scorer, self.k))
+            self._set_shortlist(oid, self._full_shortlist(order))
+            # The consultant has decided on this one: its place goes on without a retraction.
+            return self._settle({oid}, {cid: None})
         if isinstance(payload, JobOrderClosed):
-            current = self.suggestions.pop(payload.job_order_id, {})
-            self.orders.pop(payload.job_order_id, None)
-            return [
-                Retract(payload.job_order_id, c, "order_closed")
-                for c in sorted(current.values(), key=rank_key)
-            ]
+            oid = payload.job_order_id
+            if self.orders.pop(oid, None) is None:
+                return []
+            closing = sorted(self.suggestions.get(oid, {}).values(), key=rank_key)
+            retracted: list[Decision] = [Retract(oid, c, "order_closed") for c in closing]
+            self._set_shortlist(oid, {})
+            self.suggestions.pop(oid, None)
+            self.shortlists.pop(oid, None)
+            return retracted + self._settle({oid}, {})
         return []
 
     # -- internals ---------------------------------------------------------------------------
@@ -169,6 +190,21 @@ class MatchingState:
 
     def _pool(self, order: OrderProfile) -> Iterable[CardProfile]:
         return (c for c in self.cards.values() if self._admissible(c, order))
+
+    def _full_shortlist(self, order: OrderProfile) -> dict[str, Candidate]:
+        ranked = top_k(order, self._pool(order), self.scorer, self.shortlist_size)
+        return {c.citizen_id: c for c in ranked}
+
+    def _set_shortlist(self, oid: str, new: dict[str, Candidate]) -> None:
+        old = self.shortlists.get(oid, {})
+        for cid in old.keys() - new.keys():
+            self.listed.get(cid, {}).pop(oid, None)
+            if not self.listed.get(cid):
+                self.listed.pop(cid, None)
+        for cid, cand in new.items():
+            self.listed.setdefault(cid, {})[oid] = cand
+        self._touched |= {cid for cid in old.keys() | new.keys() if old.get(cid) != new.get(cid)}
+        self.shortlists[oid] = new
 
     def _reject(self, job_order_id: str, citizen_id: str) -> None:
         card, order = self.cards.get(citizen_id), self.orders.get(job_order_id)
@@ -215,77 +251,120 @@ class MatchingState:
             self.unavailable.add(citizen_id)
         return was != available and citizen_id in self.cards
 
-    def _card_changed(self, citizen_id: str) -> list[Decision]:
+    def _card_changed(self, citizen_id: str) -> set[str]:
+        """Update every shortlist for a new or changed card; the orders whose list changed."""
         card = self.cards[citizen_id]
-        decisions: list[Decision] = []
-        for order in sorted(self.orders.values(), key=lambda o: o.job_order_id):
-            current = self.suggestions.get(order.job_order_id, {})
+        changed: set[str] = set()
+        for oid, order in self.orders.items():
+            current = self.shortlists.get(oid, {})
             new_c = candidate(card, order, self.scorer) if self._admissible(card, order) else None
             prev = current.get(citizen_id)
             if prev is not None and (new_c is None or rank_key(new_c) > rank_key(prev)):
-                # A suggested candidate fell back: someone outside the top-k may now belong.
-                ranked = top_k(order, self._pool(order), self.scorer, self.k)
+                # A shortlisted citizen fell back: someone outside the list may now belong.
+                new = self._full_shortlist(order)
             else:
                 pool = [c for c in current.values() if c.citizen_id != citizen_id]
                 pool += [new_c] if new_c is not None else []
-                ranked = sorted(pool, key=rank_key)[: self.k]
-            decisions += self._replace(order, ranked)
-        return decisions
+                new = {c.citizen_id: c for c in sorted(pool, key=rank_key)[: self.shortlist_size]}
+            if new != current:
+                self._set_shortlist(oid, new)
+                changed.add(oid)
+        return changed
 
     def _card_left(self, citizen_id: str, reason: str, everywhere: bool = False) -> list[Decision]:
-        """Retract the citizen where they may no longer be suggested (`everywhere`: erased)."""
-        decisions: list[Decision] = []
+        """Take the citizen off the lists they may no longer be on (`everywhere`: erased)."""
         card = self.cards.get(citizen_id)
-        for order in sorted(self.orders.values(), key=lambda o: o.job_order_id):
+        changed: set[str] = set()
+        for oid in sorted(self.listed.get(citizen_id, {})):
+            order = self.orders[oid]
             if not everywhere and card is not None and self._admissible(card, order):
                 continue
-            current = self.suggestions.get(order.job_order_id, {})
-            gone = current.pop(citizen_id, None)
-            if gone is None:
-                continue
-            decisions.append(Retract(order.job_order_id, gone, reason))
             pool = (c for c in self._pool(order) if c.citizen_id != citizen_id)
-            decisions += self._replace(order, top_k(order, pool, self.scorer, self.k))
-        return decisions
+            ranked = top_k(order, pool, self.scorer, self.shortlist_size)
+            self._set_shortlist(oid, {c.citizen_id: c for c in ranked})
+            changed.add(oid)
+        return self._settle(changed, {citizen_id: reason})
 
-    def _replace(
-        self, order: OrderProfile, ranked: list[Candidate], order_changed: bool = False
+    def _offers(self, citizen_id: str) -> frozenset[str]:
+        """The orders the citizen is offered to: their best `capacity` shortlist places."""
+        places = self.listed.get(citizen_id, {})
+        best = sorted(places.items(), key=lambda item: (-item[1].scored.score, item[0]))
+        return frozenset(oid for oid, _ in best[: self.capacity])
+
+    def _settle(
+        self,
+        changed: set[str],
+        reasons: dict[str, str | None],
+        order_changed: str | None = None,
+        announce: bool = True,
     ) -> list[Decision]:
-        """Make `ranked` the order's suggestions; suggest what is new, retract what fell out."""
-        old = self.suggestions.get(order.job_order_id, {})
-        decisions: list[Decision] = [
-            Suggest(order, c, rank)
-            for rank, c in enumerate(ranked, start=1)
-            if order_changed or old.get(c.citizen_id) != c
-        ]
-        kept = {c.citizen_id for c in ranked}
-        decisions += [
-            Retract(order.job_order_id, c, "outranked")
-            for cid, c in sorted(old.items())
-            if cid not in kept
-        ]
-        self.suggestions[order.job_order_id] = {c.citizen_id: c for c in ranked}
+        """Recompute the suggestions the changed shortlists can affect, and their diff."""
+        citizens = self._touched | set(reasons)
+        citizens |= {cid for oid in changed for cid in self.suggestions.get(oid, {})}
+        self._touched = set()
+        orders = {oid for oid in changed if oid in self.orders}
+        for cid in citizens:
+            before = self.offered.get(cid, frozenset())
+            after = self._offers(cid)
+            if after:
+                self.offered[cid] = after
+            else:
+                self.offered.pop(cid, None)
+            orders |= {oid for oid in before ^ after if oid in self.orders}
+        decisions: list[Decision] = []
+        for oid in sorted(orders):
+            order = self.orders[oid]
+            offered = [
+                c
+                for cid, c in self.shortlists.get(oid, {}).items()
+                if oid in self.offered.get(cid, frozenset())
+            ]
+            ranked = sorted(offered, key=rank_key)[: self.k]
+            old = self.suggestions.get(oid, {})
+            self.suggestions[oid] = {c.citizen_id: c for c in ranked}
+            if not announce:
+                continue
+            decisions += [
+                Suggest(order, c, rank)
+                for rank, c in enumerate(ranked, start=1)
+                if oid == order_changed or old.get(c.citizen_id) != c
+            ]
+            kept = self.suggestions[oid]
+            for cid, c in sorted(old.items()):
+                if cid in kept:
+                    continue
+                reason = reasons.get(cid, "outranked")
+                if reason is not None:
+                    decisions.append(Retract(oid, c, reason))
         return decisions
 
     # -- observation -------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, object]:
         """A canonical view of the state, for comparing a restarted worker with a replay."""
+
+        def listing(lists: dict[str, dict[str, Candidate]]) -> dict[str, list[list[object]]]:
+            return {
+                oid: [
+                    [c.citizen_id, c.card_version, c.scored.score]
+                    for c in sorted(current.values(), key=rank_key)
+                ]
+                for oid, current in sorted(lists.items())
+                if oid in self.orders
+            }
+
         return {
             "model_version": self.scorer.model_version,
+            "k": self.k,
+            "capacity": self.capacity,
             "cards": {cid: p.version for cid, p in sorted(self.cards.items())},
             "unavailable": sorted(self.unavailable),
             "no_consent": sorted(self.no_consent),
             "no_consent_for": sorted(self.no_consent_for),
             "rejected": sorted(f"{o}|{c}|{v[0]}|{v[1]}" for (o, c), v in self.rejected.items()),
             "orders": {oid: p.version for oid, p in sorted(self.orders.items())},
-            "suggestions": {
-                oid: [
-                    [c.citizen_id, c.card_version, c.scored.score]
-                    for c in sorted(current.values(), key=rank_key)
-                ]
-                for oid, current in sorted(self.suggestions.items())
-            },
+            "shortlists": listing(self.shortlists),
+            "suggestions": listing(self.suggestions),
         }
 
     def digest(self) -> str:

@@ -204,3 +204,31 @@ def test_withdrawn_consent_retracts_and_given_consent_restores(
     everyone = ConsentWithdrawn(citizen_id=cid, consent_id="c3", scope="all")
     assert any(isinstance(d, Retract) for d in state.apply(ev(everyone)))
     assert cid in state.snapshot()["no_consent"]  # type: ignore[operator]
+
+
+def test_a_citizen_is_offered_to_at_most_capacity_orders(
+    linker: TaxonomyLinker, amina: Any, lager: Any
+) -> None:
+    state = MatchingState(linker, RuleScorer(distance_km), k=3, capacity=2)
+    state.apply(card_ev(amina))
+    postals = ["8200", "8000", "8210", "8270"]
+    for i, postal in enumerate(postals):
+        order = copy.deepcopy(lager)
+        order["job_order_id"] = f"jo-cap-{i}"
+        order["worksite"]["postal_code"] = postal
+        state.apply(order_ev(order))
+    where = sorted(o for o, current in state.suggestions.items() if "cit-7f3a9c2e" in current)
+    assert len(where) == 2, where
+    # The citizen's own best places: the closest worksites.
+    scores = {o: state.shortlists[o]["cit-7f3a9c2e"].scored.score for o in state.shortlists}
+    best_two = sorted(scores, key=lambda o: (-scores[o], o))[:2]
+    assert where == sorted(best_two)
+    # When one of those orders closes, the next best place takes its turn.
+    decisions = state.apply(ev(JobOrderClosed(job_order_id=best_two[0], reason="withdrawn")))
+    kinds = sorted((type(d).__name__, d.candidate.citizen_id) for d in decisions)
+    assert kinds == [("Retract", "cit-7f3a9c2e"), ("Suggest", "cit-7f3a9c2e")]
+    assert sum("cit-7f3a9c2e" in current for current in state.suggestions.values()) == 2
+    replayed = MatchingState(linker, RuleScorer(distance_km), k=3, capacity=2)
+    replayed.cards, replayed.orders = dict(state.cards), dict(state.orders)
+    replayed.rebuild_rankings()
+    assert replayed.digest() == state.digest()

@@ -52,6 +52,35 @@ def register_pages(
             }
         )
 
+    @app.page("/v1/citizens/{citizen_id}/orders")
+    async def citizen_orders(self: View, request: Request, citizen_id: str) -> Response:
+        """Top-k open orders for one citizen (k from ?k=, default 20), with reasons."""
+        try:
+            k = max(1, min(200, int(request.query.get("k", "20"))))
+        except ValueError:
+            return self.json({"detail": [{"field": "k", "reason": "must be a number"}]}, status=422)
+        if citizen_id not in state.cards:
+            return self.json({"detail": f"citizen {citizen_id!r} not found"}, status=404)
+        ranked = [
+            {
+                "job_order_id": order.job_order_id,
+                "title": order.order.title,
+                "rank": rank,
+                "score": cand.scored.score,
+                "suggested": citizen_id in state.suggestions.get(order.job_order_id, {}),
+                "reasons": [r.model_dump() for r in cand.scored.reasons],
+                "missing": list(cand.scored.missing),
+            }
+            for rank, (order, cand) in enumerate(state.best_orders(citizen_id, k), start=1)
+        ]
+        return self.json(
+            {
+                "citizen_id": citizen_id,
+                "model_version": state.scorer.model_version,
+                "orders": ranked,
+            }
+        )
+
     @app.page("/v1/state")
     async def snapshot(self: View, request: Request) -> Response:
         """The state in canonical form plus its digest (for restart-vs-replay checks)."""

@@ -134,3 +134,15 @@ def test_consultant_accepts_and_presents_a_real_suggestion(stack: Stack) -> None
     )
     presented = httpx.post(f"{events}/v1/suggestions/{sid}/present", timeout=5)
     assert presented.status_code == 202 and presented.json()["event_type"] == "CandidatePresented"
+
+
+def test_a_citizen_sees_their_best_open_orders(stack: Stack) -> None:
+    matching = stack.urls["matching"]
+    body = httpx.get(f"{matching}/v1/citizens/cit-7f3a9c2e/orders", params={"k": 5}, timeout=5)
+    assert body.status_code == 200
+    orders = body.json()["orders"]
+    # The kitchen order needs a hygiejnebevis she does not have: only the warehouse remains.
+    assert [o["job_order_id"] for o in orders] == ["jo-4410-aarhus-lager"]
+    assert isinstance(orders[0]["suggested"], bool)
+    assert orders[0]["reasons"]
+    assert httpx.get(f"{matching}/v1/citizens/cit-nobody/orders", timeout=5).status_code == 404

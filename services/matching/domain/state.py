@@ -340,6 +340,20 @@ class MatchingState:
 
     # -- observation -------------------------------------------------------------------------
 
+    def best_orders(self, citizen_id: str, k: int = 20) -> list[tuple[OrderProfile, Candidate]]:
+        """The citizen's side: their top-k open orders among those they may be suggested to."""
+        card = self.cards.get(citizen_id)
+        if card is None:
+            return []
+        found = []
+        for order in self.orders.values():
+            if self._admissible(card, order):
+                cand = candidate(card, order, self.scorer)
+                if cand is not None:
+                    found.append((order, cand))
+        found.sort(key=lambda pair: (-pair[1].scored.score, pair[0].job_order_id))
+        return found[:k]
+
     def snapshot(self) -> dict[str, object]:
         """A canonical view of the state, for comparing a restarted worker with a replay."""
 

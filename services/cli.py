@@ -157,21 +157,35 @@ def match_rank(
     jobs: Annotated[Path, typer.Option(help="Job orders, one JSON document per line")],
     per: Annotated[str, typer.Option(help="card: orders per card; job: cards per order")] = "card",
     top: Annotated[int, typer.Option(min=1, help="Results per line")] = 10,
+    models: Annotated[
+        Path | None,
+        typer.Option(help="Model registry: score with its newest approved model, not the rules"),
+    ] = None,
 ) -> None:
     """Rank with the matching service's score; one JSON line per card (or order) on stdout:
     {"id": ..., "ranked": [{"id": ..., "score": ...}, ...]}."""
     from services.matching.batch import profiles_of_cards, profiles_of_orders, rank, read_jsonl
+    from services.matching.domain.learned import LearnedScorer
     from services.matching.domain.ranking import exposure
-    from services.matching.linking import default_linker, distance_km
+    from services.matching.domain.scoring import RuleScorer, Scorer
+    from services.matching.linking import default_linker, distance_km, skills_of
+    from services.matching.model.registry import Registry
 
     if per not in ("card", "job"):
         raise typer.BadParameter("must be card or job", param_hint="--per")
+    scorer: Scorer = RuleScorer(distance_km)
+    if models is not None:
+        entry = Registry(models).newest_approved()
+        if entry is None:
+            raise typer.BadParameter(f"no approved model in {models}", param_hint="--models")
+        scorer = LearnedScorer(entry.model(), skills_of, distance_km)
+        err.print(f"scoring with model {entry.version} ({entry.metadata.get('training_data')})")
     linker = default_linker()
     with cards.open(encoding="utf-8") as fc, jobs.open(encoding="utf-8") as fj:
         card_profiles = profiles_of_cards(read_jsonl(fc), linker)
         order_profiles = profiles_of_orders(read_jsonl(fj), linker)
     lists = []
-    for line in rank(card_profiles, order_profiles, distance_km, per, top):  # type: ignore[arg-type]
+    for line in rank(card_profiles, order_profiles, scorer, per, top):  # type: ignore[arg-type]
         print(line.to_json(), flush=False)
         lists.append([r["id"] for r in line.ranked if not r.get("excluded")])
     population = [i for i, _ in (order_profiles if per == "card" else card_profiles)]

@@ -26,7 +26,7 @@ from services.matching.domain.features import (
     card_profile,
     order_profile,
 )
-from services.matching.domain.scoring import DistanceFn, Excluded, score
+from services.matching.domain.scoring import Excluded, Scorer
 
 # Excluded pairs rank below admissible ones: their factor score is squeezed into [0, 0.2).
 EXCLUDED_SCALE = 0.2
@@ -135,8 +135,8 @@ def profiles_of_orders(
     return out
 
 
-def pair_score(card: CardProfile, order: OrderProfile, distance: DistanceFn) -> tuple[float, bool]:
-    result = score(card, order, distance, with_soft_score=True)
+def pair_score(card: CardProfile, order: OrderProfile, scorer: Scorer) -> tuple[float, bool]:
+    result = scorer(card, order, with_soft_score=True)
     if isinstance(result, Excluded):
         return result.soft_score * EXCLUDED_SCALE, True
     # Admissible pairs sit above every excluded one.
@@ -146,7 +146,7 @@ def pair_score(card: CardProfile, order: OrderProfile, distance: DistanceFn) -> 
 def rank(
     cards: list[tuple[str, CardProfile]],
     orders: list[tuple[str, OrderProfile]],
-    distance: DistanceFn,
+    scorer: Scorer,
     per: Literal["card", "job"],
     top: int,
 ) -> Iterator[Ranked]:
@@ -155,7 +155,7 @@ def rank(
         scored = []
         for cid, cand in candidates:
             card, order = (query, cand) if per == "card" else (cand, query)
-            value, excluded = pair_score(card, order, distance)  # type: ignore[arg-type]
+            value, excluded = pair_score(card, order, scorer)  # type: ignore[arg-type]
             scored.append((value, cid, excluded))
         scored.sort(key=lambda t: (-t[0], t[1]))
         yield Ranked(

@@ -29,15 +29,19 @@ class LearnedScorer:
     def model_version(self) -> str:
         return self.model.version
 
-    def __call__(self, card: CardProfile, order: OrderProfile) -> Scored | Excluded:
+    def __call__(
+        self, card: CardProfile, order: OrderProfile, with_soft_score: bool = False
+    ) -> Scored | Excluded:
         blocked = hard_filter(card, order)
         elig = eligibility.check(card.card, order.order.programme, order.start_date)
         if not elig.eligible:
             blocked += [f"eligibility:{r}" for r in elig.reasons]
-        if blocked:
+        if blocked and not with_soft_score:
             return Excluded(tuple(blocked))
         facts = pair_facts(card, order, self.skills_of, self.distance)
         probability = float(self.model.predict_proba(facts.vector)[0])
+        if blocked:
+            return Excluded(tuple(blocked), probability)
         contributions = self.model.contributions(facts.vector)
         order_of = sorted(range(len(contributions)), key=lambda i: -abs(contributions[i]))
         reasons = []

@@ -47,7 +47,9 @@ class Scorer(Protocol):
     @property
     def min_score(self) -> float: ...
 
-    def __call__(self, card: CardProfile, order: OrderProfile) -> Scored | Excluded: ...
+    def __call__(
+        self, card: CardProfile, order: OrderProfile, with_soft_score: bool = False
+    ) -> Scored | Excluded: ...
 
 
 @dataclass(frozen=True)
@@ -226,5 +228,7 @@ class RuleScorer:
     model_version: str = MODEL_VERSION
     min_score: float = 0.25
 
-    def __call__(self, card: CardProfile, order: OrderProfile) -> Scored | Excluded:
-        return score(card, order, self.distance)
+    def __call__(
+        self, card: CardProfile, order: OrderProfile, with_soft_score: bool = False
+    ) -> Scored | Excluded:
+        return score(card, order, self.distance, with_soft_score)

@@ -56,3 +56,63 @@ def test_evaluate_reports_model_and_both_baselines(history: Path) -> None:
     # Learned from outcomes, the model ranks them better than chance and than text similarity.
     assert report["model"]["auc"] > 0.55
     assert report["model"]["auc"] > report["tfidf"]["auc"]
+
+
+def test_match_rank_with_the_approved_model(history: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    registry = tmp_path / "models"
+    trained = runner.invoke(
+        app,
+        [
+            "model",
+            "train",
+            "--events",
+            str(history / "events.jsonl"),
+            "--registry",
+            str(registry),
+            "--synthetic",
+            "--approve",
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    cards = tmp_path / "cards.jsonl"
+    jobs = tmp_path / "jobs.jsonl"
+    cards.write_text("".join((history / "cards.jsonl").read_text().splitlines(True)[:40]))
+    jobs.write_text("".join((history / "orders.jsonl").read_text().splitlines(True)[:15]))
+    result = runner.invoke(
+        app,
+        [
+            "match",
+            "rank",
+            "--cards",
+            str(cards),
+            "--jobs",
+            str(jobs),
+            "--per",
+            "job",
+            "--top",
+            "5",
+            "--models",
+            str(registry),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 15 and all(len(line["ranked"]) == 5 for line in lines)
+    for line in lines:
+        scores = [r["score"] for r in line["ranked"]]
+        assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    missing = runner.invoke(
+        app,
+        [
+            "match",
+            "rank",
+            "--cards",
+            str(cards),
+            "--jobs",
+            str(jobs),
+            "--models",
+            str(tmp_path / "empty"),
+        ],
+    )
+    assert missing.exit_code != 0

@@ -15,6 +15,7 @@ from services.matching.app import create_app
 from services.matching.domain.learned import LearnedScorer
 from services.matching.domain.scoring import RuleScorer, Scorer
 from services.matching.domain.state import MatchingState
+from services.matching.domain.vectorized import CardIndex
 from services.matching.linking import default_linker, distance_km, skills_of
 from services.matching.model.registry import Registry
 from services.matching.replay import replay_committed
@@ -63,7 +64,11 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
     configure_logging("matching", settings.log_level)
     scorer, model_info = choose_scorer(settings)
     state = MatchingState(
-        default_linker(), scorer, k=settings.matching_top_k, capacity=settings.matching_capacity
+        default_linker(),
+        scorer,
+        k=settings.matching_top_k,
+        capacity=settings.matching_capacity,
+        index=CardIndex(skills_of),
     )
     ready = asyncio.Event()
     app = create_app(settings)

@@ -232,3 +232,37 @@ def test_a_citizen_is_offered_to_at_most_capacity_orders(
     replayed.cards, replayed.orders = dict(state.cards), dict(state.orders)
     replayed.rebuild_rankings()
     assert replayed.digest() == state.digest()
+
+
+def test_the_columnar_index_ranks_exactly_as_the_pair_loop(
+    linker: TaxonomyLinker, amina: Any, yonas: Any, fatima: Any, lager: Any, kantine: Any
+) -> None:
+    from services.matching.domain.vectorized import CardIndex
+    from services.matching.linking import skills_of
+
+    cards = variants(amina, 12, "a") + variants(yonas, 8, "y") + variants(fatima, 5, "f")
+    orders = [copy.deepcopy(lager), copy.deepcopy(kantine)]
+    extra = copy.deepcopy(lager)
+    extra["job_order_id"], extra["worksite"]["postal_code"] = "jo-extra", "8000"
+    orders.append(extra)
+    events = [card_ev(d) for d in cards] + [order_ev(o) for o in orders]
+    events.append(ev(CitizenAvailabilityChanged(citizen_id="cit-a003", available=False)))
+    events.append(ev(ConsentWithdrawn(citizen_id="cit-a004", consent_id="x", scope="all")))
+    events.append(
+        ev(
+            SuggestionRejected(
+                job_order_id="jo-4410-aarhus-lager",
+                citizen_id="cit-a001",
+                suggestion_id=suggestion_id("jo-4410-aarhus-lager", "cit-a001"),
+                reason_code="transport",
+            )
+        )
+    )
+    plain = MatchingState(linker, RuleScorer(distance_km), k=3, capacity=2)
+    indexed = MatchingState(
+        linker, RuleScorer(distance_km), k=3, capacity=2, index=CardIndex(skills_of)
+    )
+    for e in events:
+        assert plain.apply(e) == indexed.apply(e)
+    assert plain.digest() == indexed.digest()
+    assert any(state for state in indexed.suggestions.values())

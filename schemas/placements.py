@@ -28,6 +28,14 @@ class Reason(BaseModel):
     contribution: float
 
 
+class AppliedEligibility(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    programme: str
+    eligible: bool
+    reasons: list[str]
+
+
 class _PlacementEvent(EventPayload):
     topic: ClassVar[str] = PLACEMENTS.name
     job_order_id: ResourceId
@@ -51,6 +59,9 @@ class PlacementSuggested(_PlacementEvent):
     order_version: str
     reasons: list[Reason] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
+    eligibility: AppliedEligibility | None = Field(
+        default=None, description="The programme gate that applied to this order."
+    )
 
 
 class SuggestionRetracted(_PlacementEvent):

@@ -7,7 +7,7 @@ again after a crash yields the same ids, so consumers drop the repeats.
 from __future__ import annotations
 
 from schemas.envelope import SYSTEM_MATCHING, Event, derived_event_id
-from schemas.placements import PlacementSuggested, SuggestionRetracted
+from schemas.placements import AppliedEligibility, PlacementSuggested, SuggestionRetracted
 from services.matching.domain.state import Decision, Suggest, suggestion_id
 
 
@@ -28,6 +28,11 @@ def to_event(decision: Decision, cause: Event, model_version: str) -> Event:
             order_version=decision.order.version,
             reasons=list(c.scored.reasons),
             missing=list(c.scored.missing),
+            eligibility=AppliedEligibility(
+                programme=c.scored.eligibility.programme,
+                eligible=c.scored.eligibility.eligible,
+                reasons=list(c.scored.eligibility.reasons),
+            ),
         )
         municipality = decision.order.order.municipality_code
     else:

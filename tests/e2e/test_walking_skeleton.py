@@ -57,6 +57,7 @@ def test_examples_give_the_expected_suggestions(stack: Stack) -> None:
     top = lager["suggestions"][0]
     assert 0 < top["score"] <= 1 and top["rank"] == 1 and top["model_version"] == "rules-1"
     assert {r["code"] for r in top["reasons"]} >= {"skills", "danish", "distance"}
+    assert top["eligibility"] == {"programme": "IGU", "eligible": True, "reasons": ["igu_eligible"]}
 
     citizen = httpx.get(f"{profiles}/v1/citizens/cit-7f3a9c2e", timeout=5).json()
     assert citizen["card"]["certificates"] == ["truckcertifikat"]

@@ -95,6 +95,7 @@ def project(event: Event) -> list[Write]:
                 "order_version": p.order_version,
                 "reasons": [r.model_dump() for r in p.reasons],
                 "missing": p.missing,
+                "eligibility": p.eligibility.model_dump() if p.eligibility else None,
                 "suggested_at": event.occurred_at.isoformat(),
                 "event_id": str(event.event_id),
             }

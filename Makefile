@@ -31,6 +31,8 @@ schemas: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/linking.py
+	$(BIN)/python bench/exposure.py
+	$(BIN)/python bench/matching_latency.py
 	$(BIN)/python bench/throughput.py $(ARGS)
 
 clean:

@@ -17,7 +17,7 @@ from services.matching.domain.scoring import RuleScorer, Scorer
 from services.matching.domain.state import MatchingState
 from services.matching.domain.vectorized import CardIndex
 from services.matching.linking import default_linker, distance_km, skills_of
-from services.matching.model.registry import Registry
+from services.matching.model.registry import SHIPPED, Registry
 from services.matching.replay import replay_committed
 from services.matching.settings import MatchingSettings
 from services.matching.web import register_pages
@@ -33,8 +33,14 @@ class MatchingService:
 
 
 def choose_scorer(settings: MatchingSettings) -> tuple[Scorer, dict[str, Any]]:
-    """The newest approved model of the registry, else the rule score; and what it is."""
-    entry = Registry(settings.matching_model_dir).newest_approved()
+    """The newest approved model of the registry, else the shipped one, else the rule score;
+    and what it is."""
+    entry = None
+    if settings.matching_scorer == "model":
+        entry = (
+            Registry(settings.matching_model_dir).newest_approved()
+            or Registry(SHIPPED).newest_approved()
+        )
     if entry is None:
         log.info(
             "no approved model: scoring with the rules",

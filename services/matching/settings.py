@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -16,7 +17,9 @@ class MatchingSettings(BrokerSettings):
     matching_top_k: int = Field(default=10, ge=1, le=200)
     matching_capacity: int = Field(default=5, ge=1, le=100)
     matching_data_dir: Path = Path("var/matching")
-    # The newest approved model here scores; with none, the rule score ("rules-1") does.
+    # The newest approved model here scores; with none, the model shipped with the code
+    # (trained on synthetic data); `matching_scorer=rules` forces the rule score ("rules-1").
     matching_model_dir: Path = Path("var/models")
+    matching_scorer: Literal["model", "rules"] = "model"
     # A dead worker's partitions are handed on after this; the broker waits it out on rejoin.
     matching_session_timeout_s: float = Field(default=3.0, gt=0)

@@ -11,6 +11,8 @@ import httpx
 from schemas.topics import DEAD_LETTER, JOB_ORDERS
 from services.common.kafka import make_producer
 from services.demo import example_documents
+from services.matching.domain.pair_features import FEATURES
+from services.matching.model.registry import SHIPPED, Registry
 from services.stack import Stack
 from tests.integration.kafka_helpers import read_all
 
@@ -55,8 +57,15 @@ def test_examples_give_the_expected_suggestions(stack: Stack) -> None:
     assert "cit-7f3a9c2e" not in _ids(kantine) and "cit-c91d7a55" not in _ids(kantine)
 
     top = lager["suggestions"][0]
-    assert 0 < top["score"] <= 1 and top["rank"] == 1 and top["model_version"] == "rules-1"
-    assert {r["code"] for r in top["reasons"]} >= {"skills", "danish", "distance"}
+    shipped = Registry(SHIPPED).newest_approved()
+    assert shipped is not None and shipped.metadata["training_data"] == "synthetic"
+    assert 0 < top["score"] <= 1 and top["rank"] == 1
+    assert top["model_version"] == shipped.version
+    assert top["reasons"] and {r["code"] for r in top["reasons"]} <= set(FEATURES)
+    texts = {r["code"]: r["text_en"] for r in top["reasons"]}
+    assert texts["distance_ratio"] == "7 km from home"
+    health = httpx.get(f"{stack.urls['matching']}/health", timeout=5).json()
+    assert "SYNTHETIC" in health["model"]["note"]
     assert top["eligibility"] == {"programme": "IGU", "eligible": True, "reasons": ["igu_eligible"]}
 
     citizen = httpx.get(f"{profiles}/v1/citizens/cit-7f3a9c2e", timeout=5).json()

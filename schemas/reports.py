@@ -39,6 +39,9 @@ class ModelEvaluated(_Report):
     test_to: str
     test_pairs: int = Field(ge=0)
     scorers: dict[str, ScorerMetrics]
+    calibration: dict[str, float] = Field(
+        default_factory=dict, description="Brier score and expected calibration error."
+    )
 
 
 class GroupRate(BaseModel):

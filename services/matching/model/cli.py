@@ -72,6 +72,10 @@ def _print_report(report: dict) -> None:  # type: ignore[type-arg]
     for name in ("model", "rules", "tfidf"):
         m = report[name]
         print(f"{name:<8} {m['auc']:>7.4f} {m['ndcg@10']:>8.4f} {m['precision@10']:>7.4f}")
+    cal = report["calibration"]
+    print(
+        f"model calibration: Brier {cal['brier']:.4f}, expected calibration error {cal['ece']:.4f}"
+    )
 
 
 @model_app.command()
@@ -167,6 +171,7 @@ def evaluate(
             scorers={
                 k: ScorerMetrics.model_validate(report[k]) for k in ("model", "rules", "tfidf")
             },
+            calibration=report["calibration"],
         )
         _publish([payload], bootstrap)
 

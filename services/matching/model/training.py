@@ -146,6 +146,22 @@ def metrics(examples: Sequence[Example], scores: np.ndarray) -> dict[str, float]
     return {"auc": round(auc, 4), "ndcg@10": round(ndcg, 4), "precision@10": round(precision, 4)}
 
 
+def calibration(
+    examples: Sequence[Example], probabilities: np.ndarray, bins: int = 10
+) -> dict[str, float]:
+    """Brier score and expected calibration error: does 0.3 mean three good of ten?"""
+    y = np.asarray([e.label for e in examples], dtype=np.float64)
+    brier = float(np.mean((probabilities - y) ** 2))
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probabilities, edges) - 1, 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            ece += mask.mean() * abs(probabilities[mask].mean() - y[mask].mean())
+    return {"brier": round(brier, 4), "ece": round(float(ece), 4)}
+
+
 def new_version(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-logistic"
 
@@ -178,6 +194,7 @@ def train_and_evaluate(
         },
         "positive_rate": round(float(np.mean([e.label for e in examples])), 4),
         "model": metrics(test, held_out.predict_proba(x_test)),
+        "calibration": calibration(test, held_out.predict_proba(x_test)),
         "rules": metrics(test, featurizer.rule_scores(test)),
         "tfidf": metrics(test, tfidf_scores(train, test)),
     }

@@ -56,6 +56,8 @@ def test_evaluate_reports_model_and_both_baselines(history: Path) -> None:
     # Learned from outcomes, the model ranks them better than chance and than text similarity.
     assert report["model"]["auc"] > 0.55
     assert report["model"]["auc"] > report["tfidf"]["auc"]
+    # Calibrated: the probabilities mean what they say, within a few points.
+    assert report["calibration"]["ece"] < 0.1 and 0 < report["calibration"]["brier"] < 0.25
 
 
 def test_match_rank_with_the_approved_model(history: Path, tmp_path: Path) -> None:

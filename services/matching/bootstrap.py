@@ -16,7 +16,7 @@ from services.matching.domain.learned import LearnedScorer
 from services.matching.domain.scoring import RuleScorer, Scorer
 from services.matching.domain.state import MatchingState
 from services.matching.domain.vectorized import CardIndex
-from services.matching.linking import default_linker, distance_km, skills_of
+from services.matching.linking import default_linker, distance_km, skill_label, skills_of
 from services.matching.model.registry import SHIPPED, Registry
 from services.matching.replay import replay_committed
 from services.matching.settings import MatchingSettings
@@ -62,7 +62,7 @@ def choose_scorer(settings: MatchingSettings) -> tuple[Scorer, dict[str, Any]]:
             else "trained on the log's outcomes"
         ),
     }
-    return LearnedScorer(entry.model(), skills_of, distance_km), info
+    return LearnedScorer(entry.model(), skills_of, distance_km, skill_label=skill_label), info
 
 
 def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:

@@ -46,3 +46,8 @@ def distance_km(postal_a: str, postal_b: str) -> float | None:
 def skills_of(occupation_uri: str) -> tuple[frozenset[str], frozenset[str]] | None:
     profile = load_relations().get(occupation_uri)
     return (profile.essential, profile.optional) if profile else None
+
+
+def skill_label(skill_uri: str) -> str | None:
+    skill = load_taxonomy().skill(skill_uri)
+    return skill.label_en if skill else None

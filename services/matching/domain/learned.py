@@ -6,6 +6,7 @@ log-odds, largest first, in plain Danish and English.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from schemas.placements import Reason
@@ -16,6 +17,7 @@ from services.matching.model.linear import LinearModel
 from services.rules import eligibility
 
 TOP_FACTORS = 5
+TOP_GAPS = 5
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class LearnedScorer:
     skills_of: SkillsOf
     distance: DistanceFn
     min_score: float = 0.05
+    # Names a skill URI for "what more is needed"; without it the URI itself is shown.
+    skill_label: Callable[[str], str | None] | None = None
 
     @property
     def model_version(self) -> str:
@@ -56,6 +60,9 @@ class LearnedScorer:
                 )
             )
         missing = [f"skill:{label}" for label in facts.missing_skills]
+        for uri in facts.essential_gaps[:TOP_GAPS]:
+            name = self.skill_label(uri) if self.skill_label else None
+            missing.append(f"gap:{name or uri}")
         if facts.km is not None and facts.km > card.max_commute_km:
             missing.append(f"commute:{facts.km:.0f}>{card.max_commute_km:g}km")
         return Scored(round(probability, 4), tuple(reasons), tuple(missing), elig)

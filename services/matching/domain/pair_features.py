@@ -56,6 +56,9 @@ class PairFacts:
     hours_card: float
     hours_order: float
     missing_skills: tuple[str, ...]
+    # Essential skills of the order's occupation the citizen shows no sign of (ESCO URIs):
+    # "what more is needed".
+    essential_gaps: tuple[str, ...] = ()
 
 
 def _card_skill_weights(card: CardProfile, skills_of: SkillsOf) -> dict[str, float]:
@@ -150,6 +153,7 @@ def pair_facts(
         hours_card=card.hours_per_week,
         hours_order=order.hours_per_week,
         missing_skills=tuple(s.label for s in order.skills if s not in met),
+        essential_gaps=tuple(sorted(u for u in essential if have.get(u, 0.0) < 0.5)),
     )
 
 

@@ -196,3 +196,24 @@ def test_training_learns_the_outcomes_and_explains_them(
     assert isinstance(
         scorer(card_profile(CompetenceCard.model_validate(no_cert), linker), order), Excluded
     )
+
+
+def test_a_suggestion_names_what_more_is_needed(
+    linker: TaxonomyLinker, amina: dict[str, Any], lager: dict[str, Any]
+) -> None:
+    from services.matching.linking import skill_label
+
+    newcomer = copy.deepcopy(amina)
+    newcomer["experience"] = []
+    card = card_profile(CompetenceCard.model_validate(newcomer), linker)
+    order = order_profile(JobOrder.model_validate(lager), linker)
+    result = LearnedScorer(_model(), skills_of, distance_km, skill_label=skill_label)(card, order)
+    assert isinstance(result, Scored)
+    gaps = [m.removeprefix("gap:") for m in result.missing if m.startswith("gap:")]
+    assert 0 < len(gaps) <= 5
+    assert all(not g.startswith("http") for g in gaps), "gaps are named, not URIs"
+    seasoned = LearnedScorer(_model(), skills_of, distance_km)(
+        card_profile(CompetenceCard.model_validate(amina), linker), order
+    )
+    assert isinstance(seasoned, Scored)
+    assert len([m for m in seasoned.missing if m.startswith("gap:")]) < len(gaps)

@@ -65,4 +65,6 @@ class LearnedScorer:
             missing.append(f"gap:{name or uri}")
         if facts.km is not None and facts.km > card.max_commute_km:
             missing.append(f"commute:{facts.km:.0f}>{card.max_commute_km:g}km")
-        return Scored(round(probability, 4), tuple(reasons), tuple(missing), elig)
+        v = dict(zip(self.model.features, facts.vector, strict=True))
+        fit = (v["wish_match"] + max(0.0, 1.0 - v["distance_ratio"]) + v["hours_fit"]) / 3
+        return Scored(round(probability, 4), tuple(reasons), tuple(missing), elig, round(fit, 4))

@@ -36,6 +36,13 @@ class Scored:
     reasons: tuple[Reason, ...]
     missing: tuple[str, ...]
     eligibility: eligibility.Eligibility
+    # The citizen's side of the match, 0-1: the job wish, the way to work, the hours.
+    citizen_fit: float = 0.0
+
+    @property
+    def reciprocal(self) -> float:
+        """Both sides weighed alike: what the citizen is offered on (see MatchingState)."""
+        return round((self.score + self.citizen_fit) / 2, 6)
 
 
 class Scorer(Protocol):
@@ -219,7 +226,8 @@ def _weighted(
 
     total = sum(r.contribution for r in reasons)
     reasons.sort(key=lambda r: -r.contribution)
-    return Scored(round(min(1.0, total), 4), tuple(reasons), tuple(missing), elig)
+    fit = round((wishes + distance + hours) / 3, 4)
+    return Scored(round(min(1.0, total), 4), tuple(reasons), tuple(missing), elig, fit)
 
 
 @dataclass(frozen=True)

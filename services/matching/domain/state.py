@@ -5,10 +5,12 @@ Pure domain: `apply` takes a decoded event and returns the decisions it leads to
 Two layers, both functions of the current cards and orders only (not of the order in which
 topics were interleaved, so a replay reproduces them exactly):
 - `shortlists[order]`: the exact top (k x depth) admissible citizens of each order;
-- `suggestions[order]`: what is suggested, capacity-aware. Each citizen is offered to at
-  most `capacity` orders, the ones they rank best on (their own side of the match), and an
-  order's suggestions are its best k citizens among those offered to it. This keeps the
-  same few citizens from being suggested to every employer.
+- `suggestions[order]`: what is suggested, capacity-aware and reciprocal. Each citizen is
+  offered to at most `capacity` orders: their best places by the mean of their own fit (job
+  wish, way to work, hours) and the employer-side score, so the citizen's wishes count as
+  much as the employer's requirements. An order's suggestions are its best k citizens among
+  those offered to it. This keeps the same few citizens from being suggested to every
+  employer.
 """
 
 from __future__ import annotations
@@ -322,9 +324,10 @@ class MatchingState:
         return self._settle(changed, {citizen_id: reason})
 
     def _offers(self, citizen_id: str) -> frozenset[str]:
-        """The orders the citizen is offered to: their best `capacity` shortlist places."""
+        """The orders the citizen is offered to: their best `capacity` shortlist places,
+        ranked on both sides alike (the citizen's fit and the employer's score)."""
         places = self.listed.get(citizen_id, {})
-        best = sorted(places.items(), key=lambda item: (-item[1].scored.score, item[0]))
+        best = sorted(places.items(), key=lambda item: (-item[1].scored.reciprocal, item[0]))
         return frozenset(oid for oid, _ in best[: self.capacity])
 
     def _settle(

@@ -219,8 +219,8 @@ def test_a_citizen_is_offered_to_at_most_capacity_orders(
         state.apply(order_ev(order))
     where = sorted(o for o, current in state.suggestions.items() if "cit-7f3a9c2e" in current)
     assert len(where) == 2, where
-    # The citizen's own best places: the closest worksites.
-    scores = {o: state.shortlists[o]["cit-7f3a9c2e"].scored.score for o in state.shortlists}
+    # The citizen's best places, both sides weighed alike.
+    scores = {o: state.shortlists[o]["cit-7f3a9c2e"].scored.reciprocal for o in state.shortlists}
     best_two = sorted(scores, key=lambda o: (-scores[o], o))[:2]
     assert where == sorted(best_two)
     # When one of those orders closes, the next best place takes its turn.
@@ -266,3 +266,22 @@ def test_the_columnar_index_ranks_exactly_as_the_pair_loop(
         assert plain.apply(e) == indexed.apply(e)
     assert plain.digest() == indexed.digest()
     assert any(state for state in indexed.suggestions.values())
+
+
+def test_the_citizens_wishes_decide_where_they_are_offered(
+    linker: TaxonomyLinker, yonas: Any, kantine: Any
+) -> None:
+    """Two equal kitchen orders; the citizen wishes for one occupation only."""
+    state = MatchingState(linker, RuleScorer(distance_km), k=3, capacity=1)
+    wished = copy.deepcopy(kantine)
+    wished["job_order_id"] = "jo-wished"
+    other = copy.deepcopy(kantine)
+    other["job_order_id"], other["title"] = "jo-other", "Opvasker"
+    yonas["job_wishes"] = [{"title": "køkkenmedhjælper"}]
+    state.apply(card_ev(yonas))
+    state.apply(order_ev(wished))
+    state.apply(order_ev(other))
+    where = [o for o, current in state.suggestions.items() if "cit-2b8e41d0" in current]
+    assert where == ["jo-wished"]
+    fit = {o: state.shortlists[o]["cit-2b8e41d0"].scored.citizen_fit for o in state.shortlists}
+    assert fit["jo-wished"] > fit["jo-other"]

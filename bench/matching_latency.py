@@ -41,7 +41,7 @@ from services.matching.domain.pair_features import FEATURES
 from services.matching.domain.vectorized import CardIndex, OrderIndex
 from services.matching.linking import default_linker, distance_km, skills_of
 from services.matching.model.linear import LinearModel
-from services.matching.model.registry import Registry
+from services.matching.model.registry import SHIPPED, Registry
 from services.reference.geo import load_geo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,12 +66,12 @@ PROGRAMMES = ["IGU", "IO-stilling", "jobpakke", "ordinary", "virksomhedspraktik"
 
 
 def model() -> tuple[LinearModel, str]:
-    """The newest approved model in var/models, else fixed plausible coefficients."""
-    root = ROOT / "var" / "models"
-    if root.is_dir():
-        entry = Registry(root).newest_approved()
+    """The model the matching service would load: var/models' newest approved, else the
+    shipped one (trained on synthetic data), else fixed plausible coefficients."""
+    for root, kind in ((ROOT / "var" / "models", "trained"), (SHIPPED, "shipped, synthetic")):
+        entry = Registry(root).newest_approved() if root.is_dir() else None
         if entry is not None:
-            return entry.model(), f"trained ({entry.model().version})"
+            return entry.model(), f"{kind} ({entry.version})"
     # Signs as a placement model learns them: coverage, experience and wishes help; commute
     # ratio and late start hurt. Standardisation roughly as on synthetic pairs.
     coef = np.array([0.9, 0.3, 0.7, 0.4, 0.6, 0.3, 0.5, 0.35, -0.8, 0.4, -0.3, 0.5, 0.25, 0.15])

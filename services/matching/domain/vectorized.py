@@ -226,6 +226,9 @@ class OccupationTable:
         self._cols: list[tuple[int, int, int, int]] = []  # uri, isco[:4], [:3], [:2]
         self._rel_sets: list[frozenset[str] | None] = []
         self._arrays: tuple[I32, I32, I32, I32] | None = None
+        # Rows x skills incidence (CSR parts) and row sizes, rebuilt when rows are added.
+        self._skill_ids: dict[str, int] = {}
+        self._incidence: tuple[I32, I64, F64] | None = None
 
     def add(self, occ: Occupation) -> int:
         n = len(self.vocab)
@@ -236,6 +239,7 @@ class OccupationTable:
             rel = self.skills_of(occ.uri) if self.skills_of and occ.uri else None
             self._rel_sets.append(rel[0] | rel[1] if rel is not None else None)
             self._arrays = None
+            self._incidence = None
         return i
 
     def _cols_arrays(self) -> tuple[I32, I32, I32, I32]:
@@ -259,15 +263,43 @@ class OccupationTable:
             sim[uri == self.strings.get(occ.uri, -2)] = 1.0
         return sim
 
+    def _incidence_arrays(self) -> tuple[I32, I64, F64]:
+        """(skill ids, row pointers, row sizes) of every row's skill set."""
+        if self._incidence is None:
+            ids: list[int] = []
+            ptr = [0]
+            sizes = []
+            for rel in self._rel_sets:
+                members = sorted(rel) if rel is not None else []
+                ids += [self._skill_ids.setdefault(u, len(self._skill_ids)) for u in members]
+                ptr.append(len(ids))
+                sizes.append(len(members) if rel is not None else -1)
+            self._incidence = (
+                np.asarray(ids, dtype=np.int32),
+                np.asarray(ptr, dtype=np.int64),
+                np.asarray(sizes, dtype=np.float64),
+            )
+        return self._incidence
+
     def overlap_to(self, rel: frozenset[str] | None) -> F64:
-        """Jaccard of each row's (essential | optional) skills with `rel`; 0 without both."""
-        out = np.zeros(len(self._rel_sets), dtype=np.float64)
-        if rel is None:
+        """Jaccard of each row's (essential | optional) skills with `rel`; 0 without both.
+
+        Counted with one pass over the rows' skill ids instead of a set operation per row:
+        this table is built once per order occupation, on the first order of its kind.
+        """
+        n = len(self._rel_sets)
+        out = np.zeros(n, dtype=np.float64)
+        if rel is None or n == 0:
             return out
-        for i, a in enumerate(self._rel_sets):
-            if a is not None:
-                union = len(a | rel)
-                out[i] = len(a & rel) / union if union else 0.0
+        ids, ptr, sizes = self._incidence_arrays()
+        wanted = np.zeros(len(self._skill_ids) + 1, dtype=np.float64)
+        known = [self._skill_ids[u] for u in rel if u in self._skill_ids]
+        wanted[known] = 1.0
+        owner = np.repeat(np.arange(n), np.diff(ptr))
+        common = np.bincount(owner, weights=wanted[ids], minlength=n)
+        union = sizes + len(rel) - common
+        has = (sizes >= 0) & (union > 0)
+        out[has] = common[has] / union[has]
         return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -12,9 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.common.kafka import make_producer
 from services.demo import example_documents
 from services.demo.synthetic import generate, write_history
 from services.matching.domain.pair_features import FEATURES
+from services.matching.model.dataset import from_events
 from services.matching.model.registry import Registry
 from services.stack import Stack, free_port_base
 
@@ -111,3 +114,37 @@ def test_evaluation_and_fairness_reports_reach_the_administrators(stack: Stack) 
     assert {r["attribute"] for r in fairness["reports"]} == {"gender", "origin_group"}
     for r in fairness["reports"]:
         assert all(0 <= g["rate"] <= 1 for g in r["groups"])
+
+
+def test_training_reads_the_outcomes_from_the_log(stack: Stack) -> None:
+    """Without --events the model commands read the event log itself."""
+    assert stack.bootstrap
+    history = generate(300, 80, seed=5, start=dt.date(2025, 1, 1), months=12)
+
+    async def produce() -> None:
+        producer = make_producer(stack.bootstrap or "")
+        await producer.start()
+        try:
+            for event in history.events:
+                await producer.send(
+                    event.topic,
+                    event.to_json(),
+                    key=event.aggregate_id.encode(),
+                    headers=event.headers(),
+                )
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(produce())
+    registry = stack.home / "from-log"
+    result = CliRunner().invoke(
+        app,
+        ["model", "train", "--registry", str(registry), "--synthetic"],
+        env={"KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap},
+    )
+    assert result.exit_code == 0, result.output
+    (entry,) = Registry(registry).entries()
+    examples = entry.metadata["examples"]
+    labelled = from_events(history.events).labelled
+    assert examples == len(labelled) > 0

@@ -49,7 +49,7 @@ from services.matching.domain.ranking import (
     top_k,
 )
 from services.matching.domain.scoring import RuleScorer, Scorer
-from services.matching.domain.vectorized import CardIndex
+from services.matching.domain.vectorized import CardIndex, OrderIndex, round4
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,8 @@ class MatchingState:
     # Columnar copy of the cards: ranks one order against all cards in milliseconds. Without
     # it (tests of small states), the same ranking is computed pair by pair.
     index: CardIndex | None = None
+    # Open orders as columns, for one card against all of them; rebuilt when orders change.
+    _order_index: OrderIndex | None = field(default=None, repr=False)
 
     @property
     def shortlist_size(self) -> int:
@@ -120,6 +122,7 @@ class MatchingState:
             self._put_order(payload.order)
         elif isinstance(payload, JobOrderClosed):
             self.orders.pop(payload.job_order_id, None)
+            self._order_index = None
         elif isinstance(payload, ConsentGiven | ConsentWithdrawn):
             self._set_consent(payload)
         elif isinstance(payload, SuggestionRejected):
@@ -174,6 +177,7 @@ class MatchingState:
             oid = payload.job_order_id
             if self.orders.pop(oid, None) is None:
                 return []
+            self._order_index = None
             closing = sorted(self.suggestions.get(oid, {}).values(), key=rank_key)
             retracted: list[Decision] = [Retract(oid, c, "order_closed") for c in closing]
             self._set_shortlist(oid, {})
@@ -279,6 +283,7 @@ class MatchingState:
         if old is not None and old.version == profile.version:
             return False
         self.orders[order.job_order_id] = profile
+        self._order_index = None
         return True
 
     def _set_available(self, citizen_id: str, available: bool) -> bool:
@@ -289,14 +294,38 @@ class MatchingState:
             self.unavailable.add(citizen_id)
         return was != available and citizen_id in self.cards
 
+    def _quick_scores(self, card: CardProfile) -> dict[str, float] | None:
+        """The card's score for every order it passes the hard filters of, in one vectorised
+        pass (learned score with an index only); used to skip orders it cannot enter."""
+        if self.index is None or not isinstance(self.scorer, LearnedScorer):
+            return None
+        if self._order_index is None:
+            self._order_index = OrderIndex(list(self.orders.values()), self.index.skills_of)
+        positions, probabilities = self._order_index.score_card(card, self.scorer)
+        orders = self._order_index.orders
+        return {
+            orders[int(p)].job_order_id: float(s)
+            for p, s in zip(positions, round4(probabilities), strict=True)
+        }
+
     def _card_changed(self, citizen_id: str) -> set[str]:
         """Update every shortlist for a new or changed card; the orders whose list changed."""
         card = self.cards[citizen_id]
         changed: set[str] = set()
+        quick = self._quick_scores(card)
         for oid, order in self.orders.items():
             current = self.shortlists.get(oid, {})
-            new_c = candidate(card, order, self.scorer) if self._admissible(card, order) else None
             prev = current.get(citizen_id)
+            if quick is not None and prev is None:
+                # Not on the list and cannot enter it: nothing to do for this order.
+                score = quick.get(oid)
+                if score is None or score < self.scorer.min_score:
+                    continue
+                if len(current) >= self.shortlist_size and score < min(
+                    c.scored.score for c in current.values()
+                ):
+                    continue
+            new_c = candidate(card, order, self.scorer) if self._admissible(card, order) else None
             if prev is not None and (new_c is None or rank_key(new_c) > rank_key(prev)):
                 # A shortlisted citizen fell back: someone outside the list may now belong.
                 new = self._full_shortlist(order)

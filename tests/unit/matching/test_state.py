@@ -285,3 +285,34 @@ def test_the_citizens_wishes_decide_where_they_are_offered(
     assert where == ["jo-wished"]
     fit = {o: state.shortlists[o]["cit-2b8e41d0"].scored.citizen_fit for o in state.shortlists}
     assert fit["jo-wished"] > fit["jo-other"]
+
+
+def test_the_learned_score_with_both_indexes_decides_as_the_pair_loop(
+    linker: TaxonomyLinker, amina: Any, yonas: Any, fatima: Any, lager: Any, kantine: Any
+) -> None:
+    from services.matching.domain.learned import LearnedScorer
+    from services.matching.domain.vectorized import CardIndex
+    from services.matching.linking import skills_of
+    from services.matching.model.registry import SHIPPED, Registry
+
+    entry = Registry(SHIPPED).newest_approved()
+    assert entry is not None
+    scorer = LearnedScorer(entry.model(), skills_of, distance_km)
+    orders = []
+    for i, postal in enumerate(["8000", "8200", "8210", "8300", "8600"]):
+        for base in (lager, kantine):
+            doc = copy.deepcopy(base)
+            doc["job_order_id"] = f"{base['job_order_id']}-{i}"
+            doc["worksite"]["postal_code"] = postal
+            orders.append(doc)
+    cards = variants(amina, 10, "a") + variants(yonas, 10, "y") + variants(fatima, 4, "f")
+    # Orders first, so every card arrives against many orders (the one-card path).
+    events = [order_ev(o) for o in orders] + [card_ev(d) for d in cards]
+    events.append(ev(JobOrderClosed(job_order_id="jo-4410-aarhus-lager-1", reason="withdrawn")))
+    events += [card_ev({**d, "notes": "opdateret"}, version=2) for d in cards[:6]]
+    plain = MatchingState(linker, scorer, k=2, capacity=2)
+    indexed = MatchingState(linker, scorer, k=2, capacity=2, index=CardIndex(skills_of))
+    for e in events:
+        assert plain.apply(e) == indexed.apply(e)
+    assert plain.digest() == indexed.digest()
+    assert sum(len(s) for s in indexed.suggestions.values()) > 5

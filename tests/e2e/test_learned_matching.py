@@ -13,13 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.common.kafka import make_producer
 from services.demo import example_documents
 from services.demo.synthetic import generate, write_history
 from services.matching.domain.pair_features import FEATURES
 from services.matching.model.dataset import from_events
 from services.matching.model.registry import Registry
 from services.stack import Stack, free_port_base
+from tests.integration.kafka_helpers import produce_events
 
 
 @pytest.fixture(scope="module")
@@ -121,22 +121,7 @@ def test_training_reads_the_outcomes_from_the_log(stack: Stack) -> None:
     assert stack.bootstrap
     history = generate(300, 80, seed=5, start=dt.date(2025, 1, 1), months=12)
 
-    async def produce() -> None:
-        producer = make_producer(stack.bootstrap or "")
-        await producer.start()
-        try:
-            for event in history.events:
-                await producer.send(
-                    event.topic,
-                    event.to_json(),
-                    key=event.aggregate_id.encode(),
-                    headers=event.headers(),
-                )
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    asyncio.run(produce())
+    asyncio.run(produce_events(stack.bootstrap, history.events))
     registry = stack.home / "from-log"
     result = CliRunner().invoke(
         app,

@@ -14,9 +14,9 @@ import httpx
 from schemas.citizens import CompetenceCard, CompetenceCardRegistered
 from schemas.envelope import Actor, Event
 from schemas.jobs import JobOrder, JobOrderPosted
-from services.common.kafka import make_producer
 from services.demo import example_documents
 from services.stack import Proc, Stack, free_port, service_env, start_service, wait_ready
+from tests.integration.kafka_helpers import produce_events
 
 N_CARDS = 4000
 POSTALS = ["8000", "8200", "8210", "8220", "8230", "8240", "8250", "8260", "8270", "8300"]
@@ -54,22 +54,6 @@ def _events() -> list[Event]:
     return out
 
 
-async def _produce(bootstrap: str, events: list[Event]) -> None:
-    producer = make_producer(bootstrap)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send(
-                event.topic,
-                event.to_json(),
-                key=event.aggregate_id.encode(),
-                headers=event.headers(),
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 def _state(port: int) -> dict[str, Any]:
     response = httpx.get(f"http://127.0.0.1:{port}/v1/state", timeout=5)
     response.raise_for_status()
@@ -104,7 +88,7 @@ def test_state_after_sigkill_and_restart_equals_fresh_replay(stack: Stack) -> No
     assert stack.bootstrap
     matching = next(p for p in stack.procs if p.name == "matching")
     port = stack.ports.matching
-    asyncio.run(_produce(stack.bootstrap, _events()))
+    asyncio.run(produce_events(stack.bootstrap, _events()))
 
     # Kill it while it is part-way through the stream.
     _wait_for(lambda: _rec_cards(_state(port)) >= 20, 60, "matching to start on the stream")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from schemas.envelope import Event
+from services.common.kafka import make_producer
 
 
 async def read_record(
@@ -49,3 +53,20 @@ async def read_all(
     finally:
         await consumer.stop()
     return out
+
+
+async def produce_events(bootstrap: str, events: Iterable[Event]) -> None:
+    """Append events as the services would (batched, then flushed)."""
+    producer = make_producer(bootstrap)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send(
+                event.topic,
+                event.to_json(),
+                key=event.aggregate_id.encode(),
+                headers=event.headers(),
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()

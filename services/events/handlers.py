@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from schemas.envelope import Actor, Event
 from services.events.commands import Decision, Key
@@ -45,6 +45,10 @@ class Accepted(BaseModel):
     version: int | None = None
     position: Position
     events: list[AppendedEvent]
+    read_token: str = Field(
+        description="Pass as `min_position` to a query to read this command's effect "
+        "(topic:partition:offset of every event, comma-separated)"
+    )
 
 
 @dataclass(frozen=True)
@@ -124,4 +128,7 @@ class Handlers:
             version=decision.version,
             position=appended[events.index(main)].position,
             events=appended,
+            read_token=",".join(
+                f"{a.position.topic}:{a.position.partition}:{a.position.offset}" for a in appended
+            ),
         )

@@ -4,13 +4,47 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from redis.asyncio import Redis
 
 from services.profiles import queries
+from services.profiles.consistency import conditional, parse_positions, wait_until
 
-router = APIRouter(prefix="/v1", tags=["queries"])
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+async def caught_up(
+    request: Request,
+    min_position: Annotated[
+        str | None,
+        Query(
+            description=(
+                "Wait until the views hold this event: the `read_token` a command answered "
+                "with, topic:partition:offset (several: comma-separated)"
+            ),
+            examples=["jobmatch.citizens:1:42"],
+        ),
+    ] = None,
+) -> None:
+    if min_position is None:
+        return
+    try:
+        positions = parse_positions(min_position)
+    except ValueError as exc:
+        raise HTTPException(422, detail=[{"field": "min_position", "reason": str(exc)}]) from None
+    timeout = request.app.state.max_wait_s
+    if not await wait_until(request.app.state.projector.positions, positions, timeout):
+        raise HTTPException(
+            504, detail=f"the views have not reached {min_position} within {timeout:g} s"
+        )
+
+
+router = APIRouter(prefix="/v1", tags=["queries"], dependencies=[Depends(caught_up)])
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    404: {"description": "Not found"},
+    504: {"description": "min_position not reached in time"},
+}
 
 
 def _redis(request: Request) -> Redis:
@@ -22,42 +56,52 @@ def _not_found(kind: str, ident: str) -> HTTPException:
     return HTTPException(404, detail=f"{kind} {ident!r} not found")
 
 
-@router.get("/job-orders/{job_order_id}", summary="A job order with its status")
-async def get_job_order(job_order_id: IdPath, request: Request) -> dict[str, Any]:
+@router.get(
+    "/job-orders/{job_order_id}", summary="A job order with its status", responses=RESPONSES
+)
+async def get_job_order(job_order_id: IdPath, request: Request) -> Response:
     doc = await queries.job_order(_redis(request), job_order_id)
     if doc is None:
         raise _not_found("job order", job_order_id)
-    return doc
+    return conditional(request, doc)
 
 
 @router.get(
     "/job-orders/{job_order_id}/suggestions",
     summary="Ranked candidates suggested for a job order, with score and reasons",
+    responses=RESPONSES,
 )
 async def get_suggestions(
     job_order_id: IdPath,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> dict[str, Any]:
+) -> Response:
     redis = _redis(request)
     order = await queries.job_order(redis, job_order_id)
     if order is None:
         raise _not_found("job order", job_order_id)
     ranked = await queries.job_order_suggestions(redis, job_order_id)
-    return {
-        "job_order_id": job_order_id,
-        "status": order.get("status"),
-        "total": len(ranked),
-        "suggestions": ranked[:limit],
-    }
+    return conditional(
+        request,
+        {
+            "job_order_id": job_order_id,
+            "status": order.get("status"),
+            "total": len(ranked),
+            "suggestions": ranked[:limit],
+        },
+    )
 
 
-@router.get("/citizens/{citizen_id}", summary="A citizen's card, availability and suggestions")
-async def get_citizen(citizen_id: IdPath, request: Request) -> dict[str, Any]:
+@router.get(
+    "/citizens/{citizen_id}",
+    summary="A citizen's card, availability and suggestions",
+    responses=RESPONSES,
+)
+async def get_citizen(citizen_id: IdPath, request: Request) -> Response:
     doc = await queries.citizen(_redis(request), citizen_id)
     if doc is None:
         raise _not_found("citizen", citizen_id)
-    return doc
+    return conditional(request, doc)
 
 
 @router.get(

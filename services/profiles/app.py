@@ -36,6 +36,7 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
         task = asyncio.create_task(projector.run(stop), name="projector")
         app.state.redis = redis
         app.state.projector = projector
+        app.state.max_wait_s = settings.profiles_max_wait_ms / 1000
         app.state.projector_task = task
         try:
             yield

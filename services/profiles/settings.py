@@ -13,3 +13,5 @@ class ProfilesSettings(InfraSettings):
     # Each fetch costs the embedded broker's S3 engine a LIST per partition, so idle polling
     # is what limits it: wait longer per fetch rather than poll often.
     profiles_fetch_max_wait_ms: int = Field(default=500, ge=5, le=10000)
+    # How long a query with min_position may wait for the views to catch up.
+    profiles_max_wait_ms: int = Field(default=5000, ge=0, le=60000)

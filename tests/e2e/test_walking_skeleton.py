@@ -156,3 +156,30 @@ def test_a_citizen_sees_their_best_open_orders(stack: Stack) -> None:
     assert isinstance(orders[0]["suggested"], bool)
     assert orders[0]["reasons"]
     assert httpx.get(f"{matching}/v1/citizens/cit-nobody/orders", timeout=5).status_code == 404
+
+
+def test_read_your_writes_and_conditional_gets(stack: Stack) -> None:
+    events, profiles = stack.urls["events"], stack.urls["profiles"]
+    card = example_documents()[0][0] | {"citizen_id": "cit-ryw-abcdef"}
+    answer = httpx.post(f"{events}/v1/competence-cards", json=card, timeout=10).json()
+    token = answer["read_token"]
+    assert token.startswith("jobmatch.citizens:")
+    # With the token the first read already sees the write (it waits, bounded).
+    response = httpx.get(
+        f"{profiles}/v1/citizens/cit-ryw-abcdef", params={"min_position": token}, timeout=10
+    )
+    assert response.status_code == 200 and response.json()["version"] == 1
+    tag = response.headers["ETag"]
+    again = httpx.get(
+        f"{profiles}/v1/citizens/cit-ryw-abcdef", headers={"If-None-Match": tag}, timeout=5
+    )
+    assert again.status_code == 304 and again.headers["ETag"] == tag
+    # A position the log has not reached yet: a bounded wait, then 504.
+    topic, partition, offset = token.split(",")[0].split(":")
+    ahead = f"{topic}:{partition}:{int(offset) + 10_000}"
+    late = httpx.get(
+        f"{profiles}/v1/citizens/cit-ryw-abcdef", params={"min_position": ahead}, timeout=15
+    )
+    assert late.status_code == 504
+    bad = httpx.get(f"{profiles}/v1/citizens/x", params={"min_position": "nonsense"}, timeout=5)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "min_position"

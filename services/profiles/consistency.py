@@ -1,0 +1,62 @@
+"""Read-your-writes and conditional requests for the query API.
+
+Every command answer from the events service carries its position in the log
+(`read_token`, "topic:partition:offset"). A query that passes it as `min_position` waits,
+at most `profiles_max_wait_ms`, until the views have applied that event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+
+Position = tuple[str, int, int]
+
+
+def parse_positions(text: str) -> list[Position]:
+    """'topic:partition:offset[,topic:partition:offset...]'; ValueError when malformed."""
+    out = []
+    for part in text.split(","):
+        topic, _, rest = part.strip().rpartition(":")
+        topic, _, partition = topic.rpartition(":")
+        if not topic or not partition.isdigit() or not rest.isdigit():
+            raise ValueError(f"expected topic:partition:offset, got {part.strip()!r}")
+        out.append((topic, int(partition), int(rest)))
+    return out
+
+
+def reached(applied: Mapping[tuple[str, int], int], positions: list[Position]) -> bool:
+    # Tracking holds the next offset to read, so offset N is applied once it is above N.
+    return all(applied.get((t, p), 0) > offset for t, p, offset in positions)
+
+
+async def wait_until(
+    applied: Mapping[tuple[str, int], int], positions: list[Position], timeout_s: float
+) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not reached(applied, positions):
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def etag_of(body: Any) -> str:
+    raw = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()
+    return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+def conditional(request: Request, body: Any) -> Response:
+    """200 with an ETag, or 304 when the client already holds this version."""
+    tag = etag_of(body)
+    wanted = request.headers.get("if-none-match", "")
+    if tag in {t.strip() for t in wanted.split(",")} or wanted.strip() == "*":
+        return Response(status_code=304, headers={"ETag": tag})
+    return JSONResponse(body, headers={"ETag": tag})

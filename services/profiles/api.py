@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from services.profiles import queries
 from services.profiles.consistency import conditional, parse_positions, wait_until
+from services.profiles.projections import keys
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -115,3 +116,44 @@ async def get_reports(
 ) -> dict[str, Any]:
     reports = await queries.reports(_redis(request), kind)
     return {"kind": kind, "total": len(reports), "reports": reports[:limit]}
+
+
+Offset = Annotated[int, Query(ge=0, description="Entries to skip (newest first)")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+async def _timeline_page(
+    request: Request, key: str, exists: bool, kind: str, ident: str, offset: int, limit: int
+) -> Response:
+    if not exists:
+        raise _not_found(kind, ident)
+    total, entries = await queries.timeline(_redis(request), key, offset, limit)
+    return conditional(
+        request, {"id": ident, "total": total, "offset": offset, "limit": limit, "entries": entries}
+    )
+
+
+@router.get(
+    "/citizens/{citizen_id}/timeline",
+    summary="Every event about the citizen: who did what, when (newest first, paginated)",
+    responses=RESPONSES,
+)
+async def get_citizen_timeline(
+    citizen_id: IdPath, request: Request, offset: Offset = 0, limit: Limit = 50
+) -> Response:
+    exists = await queries.citizen(_redis(request), citizen_id) is not None
+    key = keys.citizen_timeline(citizen_id)
+    return await _timeline_page(request, key, exists, "citizen", citizen_id, offset, limit)
+
+
+@router.get(
+    "/job-orders/{job_order_id}/timeline",
+    summary="Every event about the job order (newest first, paginated)",
+    responses=RESPONSES,
+)
+async def get_order_timeline(
+    job_order_id: IdPath, request: Request, offset: Offset = 0, limit: Limit = 50
+) -> Response:
+    exists = await queries.job_order(_redis(request), job_order_id) is not None
+    key = keys.order_timeline(job_order_id)
+    return await _timeline_page(request, key, exists, "job order", job_order_id, offset, limit)

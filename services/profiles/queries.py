@@ -56,3 +56,12 @@ async def citizen(redis: Redis, citizen_id: str) -> dict[str, Any] | None:
 async def reports(redis: Redis, kind: str) -> list[dict[str, Any]]:
     docs = [json.loads(v) for v in (await redis.hgetall(keys.reports(kind))).values()]
     return sorted(docs, key=lambda d: d["reported_at"], reverse=True)
+
+
+async def timeline(
+    redis: Redis, key: str, offset: int, limit: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """Newest first, one page."""
+    total = int(await redis.zcard(key))
+    raw = await redis.zrevrange(key, offset, offset + limit - 1)
+    return total, [json.loads(text(v)) for v in raw]  # type: ignore[arg-type]

@@ -183,3 +183,25 @@ def test_read_your_writes_and_conditional_gets(stack: Stack) -> None:
     assert late.status_code == 504
     bad = httpx.get(f"{profiles}/v1/citizens/x", params={"min_position": "nonsense"}, timeout=5)
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "min_position"
+
+
+def test_timelines_say_who_did_what_and_when(stack: Stack) -> None:
+    profiles = stack.urls["profiles"]
+    url = f"{profiles}/v1/citizens/cit-7f3a9c2e/timeline"
+    deadline = time.monotonic() + 10
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = httpx.get(url, params={"limit": 50}, timeout=5).json()
+        if "CandidatePresented" in {e["event_type"] for e in body["entries"]}:
+            break
+        time.sleep(0.1)
+    types = [e["event_type"] for e in body["entries"]]
+    # Newest first: the presentation comes before (above) the registration of the card.
+    assert types.index("CandidatePresented") < types.index("CompetenceCardRegistered")
+    registered = next(e for e in body["entries"] if e["event_type"] == "CompetenceCardRegistered")
+    assert registered["actor"]["role"] == "consultant" and registered["occurred_at"]
+    page = httpx.get(url, params={"limit": 1, "offset": 1}, timeout=5).json()
+    assert page["total"] == body["total"] and page["entries"] == body["entries"][1:2]
+    order = httpx.get(f"{profiles}/v1/job-orders/jo-4410-aarhus-lager/timeline", timeout=5)
+    assert "JobOrderPosted" in {e["event_type"] for e in order.json()["entries"]}
+    assert httpx.get(f"{profiles}/v1/citizens/cit-nobody/timeline", timeout=5).status_code == 404

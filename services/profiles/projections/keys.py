@@ -35,3 +35,11 @@ def tracking(view: str) -> str:
 
 def reports(kind: str) -> str:
     return f"{PREFIX}reports:{kind}"
+
+
+def citizen_timeline(citizen_id: str) -> str:
+    return f"{PREFIX}citizen:{citizen_id}:timeline"
+
+
+def order_timeline(job_order_id: str) -> str:
+    return f"{PREFIX}job-order:{job_order_id}:timeline"

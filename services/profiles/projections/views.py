@@ -49,8 +49,37 @@ def _fields(event: Event, **values: Any) -> tuple[tuple[str, str], ...]:
     )
 
 
+def timeline(event: Event) -> list[Write]:
+    """An entry in the timeline of every citizen and job order the event is about: who did
+    what, when. Keyed by event id and scored by time, so a replay writes the same entries."""
+    p = event.payload
+    entry = dump(
+        {
+            "event_id": str(event.event_id),
+            "event_type": event.event_type,
+            "occurred_at": event.occurred_at.isoformat(),
+            "actor": event.actor.model_dump(),
+            "citizen_id": getattr(p, "citizen_id", None),
+            "job_order_id": getattr(p, "job_order_id", None),
+        }
+    )
+    at = event.occurred_at.timestamp()
+    writes: list[Write] = []
+    citizen_id = getattr(p, "citizen_id", None)
+    if isinstance(citizen_id, str) and not isinstance(p, ErasureRequested):
+        writes.append(ZAdd(keys.citizen_timeline(citizen_id), entry, at))
+    job_order_id = getattr(p, "job_order_id", None)
+    if isinstance(job_order_id, str):
+        writes.append(ZAdd(keys.order_timeline(job_order_id), entry, at))
+    return writes
+
+
 def project(event: Event) -> list[Write]:
-    """All writes one event causes across the skeleton's views."""
+    """All writes one event causes across the views."""
+    return _current(event) + timeline(event)
+
+
+def _current(event: Event) -> list[Write]:
     p = event.payload
     if isinstance(p, CompetenceCardRegistered | CompetenceCardUpdated):
         fields = _fields(
@@ -66,7 +95,11 @@ def project(event: Event) -> list[Write]:
     if isinstance(p, CitizenAvailabilityChanged):
         return [HashUpdate(keys.citizen(p.citizen_id), _fields(event, available=p.available))]
     if isinstance(p, ErasureRequested):
-        return [Delete(keys.citizen(p.citizen_id)), Delete(keys.citizen_suggestions(p.citizen_id))]
+        return [
+            Delete(keys.citizen(p.citizen_id)),
+            Delete(keys.citizen_suggestions(p.citizen_id)),
+            Delete(keys.citizen_timeline(p.citizen_id)),
+        ]
     if isinstance(p, EmployerRegistered):
         return [HashUpdate(keys.employer(p.cvr), _fields(event, cvr=p.cvr, name=p.name))]
     if isinstance(p, JobOrderPosted | JobOrderUpdated):

@@ -38,17 +38,21 @@ def test_card_registered_writes_the_citizen_view(amina: dict[str, Any]) -> None:
         actor=Actor(role="consultant", id="c"),
         occurred_at=T0,
     )
-    (write,) = project(event)
+    write, entry = project(event)
     assert isinstance(write, HashUpdate) and write.key == keys.citizen("cit-7f3a9c2e")
+    assert isinstance(entry, ZAdd) and entry.key == keys.citizen_timeline("cit-7f3a9c2e")
+    assert '"consultant"' in entry.member and entry.score == T0.timestamp()
     fields = dict(write.fields)
     assert fields["version"] == "1" and '"truckcertifikat"' in fields["card"]
-    assert project(event) == [write]
+    assert project(event) == [write, entry], "the same event writes the same entries"
 
 
 def test_suggestion_and_retraction_touch_order_and_citizen() -> None:
     writes = project(_suggested())
     assert ZAdd(keys.order_ranking("jo-1"), "cit-1", 0.8) in writes
     assert {type(w) for w in writes} == {ZAdd, HashSet}
+    timelines = {w.key for w in writes if isinstance(w, ZAdd) and w.key.endswith(":timeline")}
+    assert timelines == {keys.citizen_timeline("cit-1"), keys.order_timeline("jo-1")}
     retracted = Event.new(
         SuggestionRetracted(
             job_order_id="jo-1", citizen_id="cit-1", suggestion_id="sug-1", reason="order_closed"
@@ -56,7 +60,7 @@ def test_suggestion_and_retraction_touch_order_and_citizen() -> None:
         actor=SYSTEM_MATCHING,
         occurred_at=T0,
     )
-    assert project(retracted) == [
+    assert project(retracted)[:3] == [
         ZRemove(keys.order_ranking("jo-1"), "cit-1"),
         HashDelete(keys.order_suggestions("jo-1"), "cit-1"),
         HashDelete(keys.citizen_suggestions("cit-1"), "jo-1"),
@@ -69,5 +73,6 @@ def test_closing_an_order_sets_its_status() -> None:
         actor=Actor(role="employer", id="e"),
         occurred_at=T0,
     )
-    (write,) = project(event)
+    write, entry = project(event)
     assert isinstance(write, HashUpdate) and dict(write.fields)["status"] == "closed_filled"
+    assert isinstance(entry, ZAdd) and entry.key == keys.order_timeline("jo-1")

@@ -36,7 +36,16 @@ def _ranked(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
 
 async def job_order(redis: Redis, job_order_id: str) -> dict[str, Any] | None:
     raw = await redis.hgetall(keys.job_order(job_order_id))
-    return _decode(raw) if raw else None
+    if not raw:
+        return None
+    doc = _decode(raw)
+    doc["reviews"] = _latest(await redis.hgetall(keys.order_reviews(job_order_id)), "citizen_id")
+    doc["presented"] = [r for r in doc["reviews"] if "presented" in r["history"]]
+    doc["placements"] = _placements(await redis.hgetall(keys.order_placements(job_order_id)))
+    positions = int(doc.get("order", {}).get("positions", 1))
+    filled = sum(1 for p in doc["placements"] if p.get("placement_type"))
+    doc["positions"] = {"total": positions, "filled": filled, "open": max(0, positions - filled)}
+    return doc
 
 
 async def job_order_suggestions(redis: Redis, job_order_id: str) -> list[dict[str, Any]]:
@@ -50,7 +59,45 @@ async def citizen(redis: Redis, citizen_id: str) -> dict[str, Any] | None:
     doc = _decode(raw)
     doc.setdefault("available", True)
     doc["suggestions"] = _ranked(await redis.hgetall(keys.citizen_suggestions(citizen_id)))
+    doc["consents"] = sorted(
+        _decode(await redis.hgetall(keys.citizen_consents(citizen_id))).values(),
+        key=lambda c: c["at"],
+    )
+    doc["reviews"] = _latest(await redis.hgetall(keys.citizen_reviews(citizen_id)), "job_order_id")
+    doc["placements"] = _placements(await redis.hgetall(keys.citizen_placements(citizen_id)))
     return doc
+
+
+def _latest(raw: Mapping[Any, Any], other: str) -> list[dict[str, Any]]:
+    """The latest review decision per counterpart, with the earlier ones as history."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for field, value in raw.items():
+        who = text(field).rsplit(":", 1)[0]
+        by.setdefault(who, []).append(json.loads(value))
+    out = []
+    for who, docs in sorted(by.items()):
+        docs.sort(key=lambda d: d["at"])
+        out.append({other: who, **docs[-1], "history": [d["status"] for d in docs]})
+    return out
+
+
+def _placements(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for field, value in raw.items():
+        pid, _, kind = text(field).partition(":")
+        doc = json.loads(value)
+        entry = merged.setdefault(pid, {"placement_id": pid, "follow_ups": []})
+        if kind == "started":
+            entry.update({k: v for k, v in doc.items() if k not in ("at", "actor", "event_type")})
+        elif kind == "ended":
+            entry.update(status="ended", outcome=doc["outcome"], end_date=doc["end_date"])
+        else:
+            entry["follow_ups"].append(
+                {"date": doc["date"], "status": doc["status"], "note": doc.get("note")}
+            )
+    for entry in merged.values():
+        entry["follow_ups"].sort(key=lambda f: f["date"])
+    return [merged[k] for k in sorted(merged)]
 
 
 async def reports(redis: Redis, kind: str) -> list[dict[str, Any]]:

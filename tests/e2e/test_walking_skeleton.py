@@ -205,3 +205,22 @@ def test_timelines_say_who_did_what_and_when(stack: Stack) -> None:
     order = httpx.get(f"{profiles}/v1/job-orders/jo-4410-aarhus-lager/timeline", timeout=5)
     assert "JobOrderPosted" in {e["event_type"] for e in order.json()["entries"]}
     assert httpx.get(f"{profiles}/v1/citizens/cit-nobody/timeline", timeout=5).status_code == 404
+
+
+def test_views_show_reviews_presentations_and_consents(stack: Stack) -> None:
+    profiles = stack.urls["profiles"]
+    deadline = time.monotonic() + 10
+    order: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        order = httpx.get(f"{profiles}/v1/job-orders/jo-4410-aarhus-lager", timeout=5).json()
+        if order["presented"]:
+            break
+        time.sleep(0.1)
+    (presented,) = order["presented"]
+    assert presented["citizen_id"] == "cit-7f3a9c2e"
+    assert presented["history"] == ["accepted", "presented"]
+    assert order["positions"] == {"total": 2, "filled": 0, "open": 2}
+    citizen = httpx.get(f"{profiles}/v1/citizens/cit-7f3a9c2e", timeout=5).json()
+    assert [c["employer_cvr"] for c in citizen["consents"]] == ["12345607"]
+    assert citizen["reviews"][0]["job_order_id"] == "jo-4410-aarhus-lager"
+    assert citizen["placements"] == []

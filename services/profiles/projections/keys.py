@@ -43,3 +43,23 @@ def citizen_timeline(citizen_id: str) -> str:
 
 def order_timeline(job_order_id: str) -> str:
     return f"{PREFIX}job-order:{job_order_id}:timeline"
+
+
+def order_reviews(job_order_id: str) -> str:
+    return f"{PREFIX}job-order:{job_order_id}:reviews"
+
+
+def citizen_reviews(citizen_id: str) -> str:
+    return f"{PREFIX}citizen:{citizen_id}:reviews"
+
+
+def order_placements(job_order_id: str) -> str:
+    return f"{PREFIX}job-order:{job_order_id}:placements"
+
+
+def citizen_placements(citizen_id: str) -> str:
+    return f"{PREFIX}citizen:{citizen_id}:placements"
+
+
+def citizen_consents(citizen_id: str) -> str:
+    return f"{PREFIX}citizen:{citizen_id}:consents"

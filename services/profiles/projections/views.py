@@ -18,11 +18,23 @@ from schemas.citizens import (
     CitizenAvailabilityChanged,
     CompetenceCardRegistered,
     CompetenceCardUpdated,
+    ConsentGiven,
+    ConsentWithdrawn,
     ErasureRequested,
 )
 from schemas.envelope import Event
 from schemas.jobs import EmployerRegistered, JobOrderClosed, JobOrderPosted, JobOrderUpdated
-from schemas.placements import PlacementSuggested, SuggestionRetracted
+from schemas.placements import (
+    CandidatePresented,
+    EmployerDecisionRecorded,
+    FollowUpRecorded,
+    PlacementEnded,
+    PlacementStarted,
+    PlacementSuggested,
+    SuggestionAccepted,
+    SuggestionRejected,
+    SuggestionRetracted,
+)
 from schemas.reports import FairnessReported, ModelEvaluated
 from services.profiles.projections import keys
 from services.profiles.projections.writes import (
@@ -99,6 +111,9 @@ def _current(event: Event) -> list[Write]:
             Delete(keys.citizen(p.citizen_id)),
             Delete(keys.citizen_suggestions(p.citizen_id)),
             Delete(keys.citizen_timeline(p.citizen_id)),
+            Delete(keys.citizen_reviews(p.citizen_id)),
+            Delete(keys.citizen_placements(p.citizen_id)),
+            Delete(keys.citizen_consents(p.citizen_id)),
         ]
     if isinstance(p, EmployerRegistered):
         return [HashUpdate(keys.employer(p.cvr), _fields(event, cvr=p.cvr, name=p.name))]
@@ -153,4 +168,71 @@ def _current(event: Event) -> list[Write]:
             HashDelete(keys.order_suggestions(p.job_order_id), p.citizen_id),
             HashDelete(keys.citizen_suggestions(p.citizen_id), p.job_order_id),
         ]
+    return _lifecycle(event)
+
+
+_REVIEW_STATUS = {
+    SuggestionAccepted: "accepted",
+    SuggestionRejected: "rejected",
+    CandidatePresented: "presented",
+}
+
+
+def _lifecycle(event: Event) -> list[Write]:
+    """Review decisions, placements and consents: each fact in its own hash field, so no
+    write needs to read what an earlier event wrote."""
+    p = event.payload
+    base: dict[str, Any] = {
+        "at": event.occurred_at.isoformat(),
+        "actor": event.actor.model_dump(),
+        "event_type": event.event_type,
+    }
+    if isinstance(p, SuggestionAccepted | SuggestionRejected | CandidatePresented):
+        doc: dict[str, Any] = {
+            **base,
+            "status": _REVIEW_STATUS[type(p)],
+            "suggestion_id": p.suggestion_id,
+        }
+        if isinstance(p, SuggestionRejected):
+            doc |= {"reason_code": p.reason_code, "reason_text": p.reason_text}
+        return _review(p.job_order_id, p.citizen_id, doc)
+    if isinstance(p, EmployerDecisionRecorded):
+        decided = {
+            **base,
+            "status": p.decision,
+            "reason": p.reason,
+            "suggestion_id": p.suggestion_id,
+        }
+        return _review(p.job_order_id, p.citizen_id, decided)
+    if isinstance(p, PlacementStarted):
+        doc = {**base, **p.model_dump(mode="json"), "status": "active"}
+        return _placement(p.job_order_id, p.citizen_id, f"{p.placement_id}:started", doc)
+    if isinstance(p, FollowUpRecorded):
+        doc = {**base, **p.model_dump(mode="json")}
+        field = f"{p.placement_id}:follow-up:{p.date.isoformat()}:{event.event_id}"
+        return _placement(p.job_order_id, p.citizen_id, field, doc)
+    if isinstance(p, PlacementEnded):
+        doc = {**base, **p.model_dump(mode="json"), "status": "ended"}
+        return _placement(p.job_order_id, p.citizen_id, f"{p.placement_id}:ended", doc)
+    if isinstance(p, ConsentGiven):
+        doc = {**base, **p.model_dump(mode="json")}
+        return [HashSet(keys.citizen_consents(p.citizen_id), p.consent_id, dump(doc))]
+    if isinstance(p, ConsentWithdrawn):
+        return [HashDelete(keys.citizen_consents(p.citizen_id), p.consent_id)]
     return []
+
+
+def _review(job_order_id: str, citizen_id: str, doc: dict[str, Any]) -> list[Write]:
+    # One field per decision kind keeps the history; the query shows the latest.
+    field_name = str(doc["status"])
+    return [
+        HashSet(keys.order_reviews(job_order_id), f"{citizen_id}:{field_name}", dump(doc)),
+        HashSet(keys.citizen_reviews(citizen_id), f"{job_order_id}:{field_name}", dump(doc)),
+    ]
+
+
+def _placement(job_order_id: str, citizen_id: str, field: str, doc: dict[str, Any]) -> list[Write]:
+    return [
+        HashSet(keys.order_placements(job_order_id), field, dump(doc)),
+        HashSet(keys.citizen_placements(citizen_id), field, dump(doc)),
+    ]

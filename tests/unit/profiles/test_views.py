@@ -76,3 +76,37 @@ def test_closing_an_order_sets_its_status() -> None:
     write, entry = project(event)
     assert isinstance(write, HashUpdate) and dict(write.fields)["status"] == "closed_filled"
     assert isinstance(entry, ZAdd) and entry.key == keys.order_timeline("jo-1")
+
+
+def test_placement_facts_land_in_their_own_fields() -> None:
+    import datetime as dt
+
+    from schemas.placements import PlacementEnded, PlacementStarted
+
+    started = Event.new(
+        PlacementStarted(
+            job_order_id="jo-1",
+            citizen_id="cit-1",
+            placement_id="plc-1",
+            suggestion_id="s",
+            placement_type="IGU",
+            start_date=dt.date(2027, 1, 4),
+            weekly_hours_work=29,
+            weekly_hours_school=8,
+        ),
+        actor=Actor(role="consultant", id="k"),
+        occurred_at=T0,
+    )
+    ended = Event.new(
+        PlacementEnded(
+            job_order_id="jo-1",
+            citizen_id="cit-1",
+            placement_id="plc-1",
+            end_date=dt.date(2027, 6, 1),
+            outcome="education",
+        ),
+        actor=Actor(role="consultant", id="k"),
+        occurred_at=T0,
+    )
+    fields = {w.field for w in project(started) + project(ended) if isinstance(w, HashSet)}
+    assert {"plc-1:started", "plc-1:ended"} <= fields

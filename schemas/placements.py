@@ -62,6 +62,11 @@ class PlacementSuggested(_PlacementEvent):
     eligibility: AppliedEligibility | None = Field(
         default=None, description="The programme gate that applied to this order."
     )
+    # What a consultant's worklist filters on, copied from the order when suggested.
+    programme: str | None = None
+    occupation_uri: str | None = None
+    title: str | None = None
+    worksite_postal_code: str | None = None
 
 
 class SuggestionRetracted(_PlacementEvent):

@@ -28,6 +28,10 @@ def to_event(decision: Decision, cause: Event, model_version: str) -> Event:
             order_version=decision.order.version,
             reasons=list(c.scored.reasons),
             missing=list(c.scored.missing),
+            programme=decision.order.order.programme,
+            occupation_uri=decision.order.occupation.uri,
+            title=decision.order.order.title,
+            worksite_postal_code=decision.order.postal_code,
             eligibility=AppliedEligibility(
                 programme=c.scored.eligibility.programme,
                 eligible=c.scored.eligibility.eligible,

@@ -157,3 +157,34 @@ async def get_order_timeline(
     exists = await queries.job_order(_redis(request), job_order_id) is not None
     key = keys.order_timeline(job_order_id)
     return await _timeline_page(request, key, exists, "job order", job_order_id, offset, limit)
+
+
+@router.get(
+    "/worklists/{municipality_code}",
+    summary="A municipality's suggestions awaiting review: newest first, best first within a "
+    "day; filter by programme, occupation, postal area and score",
+    responses=RESPONSES,
+)
+async def get_worklist(
+    municipality_code: Annotated[str, Path(pattern=r"^[0-9]{4}$", examples=["0751"])],
+    request: Request,
+    programme: Annotated[str | None, Query(examples=["IGU"])] = None,
+    occupation_uri: Annotated[str | None, Query()] = None,
+    postal_prefix: Annotated[str | None, Query(pattern=r"^[0-9]{1,4}$", examples=["82"])] = None,
+    min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> Response:
+    items = await queries.worklist(
+        _redis(request), municipality_code, programme, occupation_uri, postal_prefix, min_score
+    )
+    return conditional(
+        request,
+        {
+            "municipality_code": municipality_code,
+            "total": len(items),
+            "offset": offset,
+            "limit": limit,
+            "items": items[offset : offset + limit],
+        },
+    )

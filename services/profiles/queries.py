@@ -112,3 +112,29 @@ async def timeline(
     total = int(await redis.zcard(key))
     raw = await redis.zrevrange(key, offset, offset + limit - 1)
     return total, [json.loads(text(v)) for v in raw]  # type: ignore[arg-type]
+
+
+async def worklist(
+    redis: Redis,
+    municipality_code: str,
+    programme: str | None,
+    occupation_uri: str | None,
+    postal_prefix: str | None,
+    min_score: float,
+) -> list[dict[str, Any]]:
+    """Suggestions awaiting review in one municipality: newest day first, best first within."""
+    docs = [json.loads(v) for v in (await redis.hgetall(keys.WORKLIST)).values()]
+    keep = [
+        d
+        for d in docs
+        if d.get("municipality_code") == municipality_code
+        and (programme is None or d.get("programme") == programme)
+        and (occupation_uri is None or d.get("occupation_uri") == occupation_uri)
+        and (
+            postal_prefix is None
+            or str(d.get("worksite_postal_code") or "").startswith(postal_prefix)
+        )
+        and d["score"] >= min_score
+    ]
+    keep.sort(key=lambda d: (d["suggested_at"][:10], d["score"], d["suggestion_id"]), reverse=True)
+    return keep

@@ -224,3 +224,19 @@ def test_views_show_reviews_presentations_and_consents(stack: Stack) -> None:
     assert [c["employer_cvr"] for c in citizen["consents"]] == ["12345607"]
     assert citizen["reviews"][0]["job_order_id"] == "jo-4410-aarhus-lager"
     assert citizen["placements"] == []
+
+
+def test_the_consultants_worklist(stack: Stack) -> None:
+    profiles = stack.urls["profiles"]
+    url = f"{profiles}/v1/worklists/0751"
+    body = httpx.get(url, timeout=5).json()
+    pairs = {(i["job_order_id"], i["citizen_id"]) for i in body["items"]}
+    # The kitchen suggestion awaits review; the warehouse one was accepted and left the list.
+    assert ("jo-4411-aarhus-kantine", "cit-2b8e41d0") in pairs
+    assert ("jo-4410-aarhus-lager", "cit-7f3a9c2e") not in pairs
+    igu = httpx.get(url, params={"programme": "IGU"}, timeout=5).json()["items"]
+    assert all(i["programme"] == "IGU" for i in igu)
+    kitchen = httpx.get(url, params={"postal_prefix": "80", "min_score": 0.01}, timeout=5).json()
+    assert {i["worksite_postal_code"][:2] for i in kitchen["items"]} <= {"80"}
+    assert httpx.get(f"{profiles}/v1/worklists/0101", timeout=5).json()["total"] == 0
+    assert httpx.get(f"{profiles}/v1/worklists/abc", timeout=5).status_code == 422

@@ -63,3 +63,6 @@ def citizen_placements(citizen_id: str) -> str:
 
 def citizen_consents(citizen_id: str) -> str:
     return f"{PREFIX}citizen:{citizen_id}:consents"
+
+
+WORKLIST = f"{PREFIX}worklist"

@@ -148,10 +148,26 @@ def _current(event: Event) -> list[Write]:
                 "event_id": str(event.event_id),
             }
         )
+        pending = dump(
+            {
+                "suggestion_id": p.suggestion_id,
+                "job_order_id": p.job_order_id,
+                "citizen_id": p.citizen_id,
+                "score": p.score,
+                "model_version": p.model_version,
+                "suggested_at": event.occurred_at.isoformat(),
+                "municipality_code": event.municipality_code,
+                "programme": p.programme,
+                "occupation_uri": p.occupation_uri,
+                "title": p.title,
+                "worksite_postal_code": p.worksite_postal_code,
+            }
+        )
         return [
             ZAdd(keys.order_ranking(p.job_order_id), p.citizen_id, p.score),
             HashSet(keys.order_suggestions(p.job_order_id), p.citizen_id, doc),
             HashSet(keys.citizen_suggestions(p.citizen_id), p.job_order_id, doc),
+            HashSet(keys.WORKLIST, p.suggestion_id, pending),
         ]
     if isinstance(p, ModelEvaluated | FairnessReported):
         kind = "model" if isinstance(p, ModelEvaluated) else "fairness"
@@ -167,6 +183,7 @@ def _current(event: Event) -> list[Write]:
             ZRemove(keys.order_ranking(p.job_order_id), p.citizen_id),
             HashDelete(keys.order_suggestions(p.job_order_id), p.citizen_id),
             HashDelete(keys.citizen_suggestions(p.citizen_id), p.job_order_id),
+            HashDelete(keys.WORKLIST, p.suggestion_id),
         ]
     return _lifecycle(event)
 
@@ -195,7 +212,11 @@ def _lifecycle(event: Event) -> list[Write]:
         }
         if isinstance(p, SuggestionRejected):
             doc |= {"reason_code": p.reason_code, "reason_text": p.reason_text}
-        return _review(p.job_order_id, p.citizen_id, doc)
+        # Reviewed: off the consultants' worklist.
+        return [
+            *_review(p.job_order_id, p.citizen_id, doc),
+            HashDelete(keys.WORKLIST, p.suggestion_id),
+        ]
     if isinstance(p, EmployerDecisionRecorded):
         decided = {
             **base,

@@ -59,6 +59,7 @@ class PairFacts:
     # Essential skills of the order's occupation the citizen shows no sign of (ESCO URIs):
     # "what more is needed".
     essential_gaps: tuple[str, ...] = ()
+    wish: float = 0.0
 
 
 def _card_skill_weights(card: CardProfile, skills_of: SkillsOf) -> dict[str, float]:
@@ -152,6 +153,7 @@ def pair_facts(
         relevant_years=relevant_years,
         hours_card=card.hours_per_week,
         hours_order=order.hours_per_week,
+        wish=wish,
         missing_skills=tuple(s.label for s in order.skills if s not in met),
         essential_gaps=tuple(sorted(u for u in essential if have.get(u, 0.0) < 0.5)),
     )
@@ -167,7 +169,10 @@ def describe(name: str, facts: PairFacts) -> tuple[str, str]:
         return f"{n} af {total} efterspurgte kompetencer", f"{n} of {total} requested skills"
     if name in ("same_occupation", "isco_similarity", "relevant_years", "shared_skill_overlap"):
         years = f"{facts.relevant_years:g}"
-        return f"{years} års erfaring i lignende job", f"{years} years in similar work"
+        if not facts.relevant_years:
+            return "Ingen erfaring i lignende job", "No experience in similar work"
+        unit = "year" if facts.relevant_years == 1 else "years"
+        return f"{years} års erfaring i lignende job", f"{years} {unit} in similar work"
     if name == "danish_margin":
         have, need = facts.danish_have or "ukendt", facts.danish_need
         if need is None:
@@ -186,7 +191,11 @@ def describe(name: str, facts: PairFacts) -> tuple[str, str]:
     if name == "start_delay":
         return "Startdato", "Start date"
     if name == "wish_match":
-        return "Borgerens jobønske", "The citizen's job wish"
+        if facts.wish >= 0.75:
+            return "Matcher borgerens jobønske", "Matches the citizen's job wish"
+        if facts.wish > 0:
+            return "Tæt på borgerens jobønske", "Close to the citizen's job wish"
+        return "Uden for borgerens jobønsker", "Outside the citizen's job wishes"
     if name == "mentor":
         return "Mentor på arbejdspladsen", "Mentor at the workplace"
     if name == "targeted_programme":

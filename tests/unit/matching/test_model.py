@@ -217,3 +217,21 @@ def test_a_suggestion_names_what_more_is_needed(
     )
     assert isinstance(seasoned, Scored)
     assert len([m for m in seasoned.missing if m.startswith("gap:")]) < len(gaps)
+
+
+def test_factor_texts_quote_the_facts(linker: TaxonomyLinker, amina: Any, lager: Any) -> None:
+    from services.matching.domain.pair_features import describe, pair_facts
+
+    card = card_profile(CompetenceCard.model_validate(amina), linker)
+    order = order_profile(JobOrder.model_validate(lager), linker)
+    facts = pair_facts(card, order, skills_of, distance_km)
+    assert describe("wish_match", facts)[1] == "Matches the citizen's job wish"
+    assert describe("relevant_years", facts)[1] == "4 years in similar work"
+    assert describe("danish_margin", facts) == ("Dansk A2 opfylder A2", "Danish A2 meets A2")
+    amina["job_wishes"] = [{"title": "frisør"}]
+    amina["experience"] = []
+    other = pair_facts(
+        card_profile(CompetenceCard.model_validate(amina), linker), order, skills_of, distance_km
+    )
+    assert describe("wish_match", other)[1] == "Outside the citizen's job wishes"
+    assert describe("relevant_years", other)[1] == "No experience in similar work"

@@ -96,9 +96,10 @@ async def read_until(
 
 
 async def read_log(
-    bootstrap: str, topics: Iterable[Topic], idle_ms: int = 1000
+    bootstrap: str, topics: Iterable[Topic], idle_ms: int = 1000, timeout: float | None = None
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of `topics` from the start to the end the fetches report (highwater)."""
+    """Every record of `topics` from the start to the end the fetches report (highwater),
+    or what has arrived when `timeout` seconds have passed."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
@@ -107,8 +108,10 @@ async def read_log(
         consumer.assign(parts)
         for tp in parts:
             consumer.seek(tp, 0)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         quiet = 0
-        while quiet < idle_ms:
+        while quiet < idle_ms and (deadline is None or loop.time() < deadline):
             batch = await consumer.getmany(timeout_ms=200, max_records=10000)
             for records in batch.values():
                 out.extend(records)

@@ -14,6 +14,7 @@ from schemas.envelope import Event
 from schemas.placements import PlacementSuggested, SuggestionRetracted
 from services.events.state import SuggestionState
 from services.profiles.projections.writes import HashUpdate, Write
+from services.profiles.queries import text
 
 VIEW = "events-suggestions"
 
@@ -49,10 +50,7 @@ async def load_suggestion(redis: Redis, prefix: str, suggestion_id: str) -> Sugg
     raw = await redis.hgetall(suggestion_key(prefix, suggestion_id))
     if not raw:
         return None
-    doc = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in raw.items()
-    }
+    doc = {text(k): text(v) for k, v in raw.items()}
     return SuggestionState(
         job_order_id=doc["job_order_id"],
         citizen_id=doc["citizen_id"],

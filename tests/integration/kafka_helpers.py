@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from schemas.envelope import Event
-from services.common.kafka import make_producer
+from schemas.topics import Topic
+from services.common.kafka import make_producer, read_log
 
 
 async def read_record(
@@ -30,29 +31,9 @@ async def read_all(
     bootstrap: str, topic: str, partitions: int, timeout: float = 3.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of the topic, read until the fetch highwater of each partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    out: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, 0)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                out.extend(records)
-            done = True
-            for tp in parts:
-                high = consumer.highwater(tp)
-                done = done and high is not None and await consumer.position(tp) >= high
-            if done and not batch:
-                break
-    finally:
-        await consumer.stop()
-    return out
+    return await read_log(
+        bootstrap, [Topic(topic, "", partitions, "")], idle_ms=200, timeout=timeout
+    )
 
 
 async def produce_events(bootstrap: str, events: Iterable[Event]) -> None:

@@ -81,6 +81,8 @@ class Decision:
     events: list[EventPayload]
     changes: dict[Key, BaseModel | None] = field(default_factory=dict)
     version: int | None = None
+    # Where the events happen, when only the loaded state knows (the order's municipality).
+    municipality_code: str | None = None
 
 
 # -- citizens ----------------------------------------------------------------------------------
@@ -426,7 +428,8 @@ def decide_present(
         employer_cvr=cvr,
     )
     state = current.model_copy(update={"status": "presented"})
-    return Decision([event], {review_key(suggestion_id): state})
+    muni = open_order.order.municipality_code
+    return Decision([event], {review_key(suggestion_id): state}, municipality_code=muni)
 
 
 _DECIDABLE = {"presented", "interview"}
@@ -522,9 +525,10 @@ def decide_start_placement(
             citizen_id=found.citizen_id,
             placement_type=cmd.placement_type,
             start_date=cmd.start_date,
+            municipality_code=open_order.order.municipality_code,
         ),
     }
-    return Decision(events, changes)
+    return Decision(events, changes, municipality_code=open_order.order.municipality_code)
 
 
 def _active(placement: PlacementState | None, placement_id: str) -> PlacementState:
@@ -553,7 +557,9 @@ def decide_follow_up(
         status=status,
         note=note,
     )
-    return Decision([event], {placement_key(placement_id): current})
+    return Decision(
+        [event], {placement_key(placement_id): current}, municipality_code=current.municipality_code
+    )
 
 
 def decide_end_placement(
@@ -573,4 +579,6 @@ def decide_end_placement(
         outcome=outcome,
     )
     state = current.model_copy(update={"status": "ended", "outcome": outcome})
-    return Decision([event], {placement_key(placement_id): state})
+    return Decision(
+        [event], {placement_key(placement_id): state}, municipality_code=current.municipality_code
+    )

@@ -67,7 +67,12 @@ class CommandContext:
         """A review command: the suggestion as matching made it, and its review state."""
         suggestion = await self.suggestion(suggestion_id)
         key = c.review_key(suggestion_id)
-        return await self.handlers.execute([key], lambda s: decide(suggestion, s.get(key)), meta)
+        return await self.handlers.execute(
+            [key],
+            lambda s: decide(suggestion, s.get(key)),
+            meta,
+            suggestion.municipality_code if suggestion else None,
+        )
 
     async def on_placement(
         self,

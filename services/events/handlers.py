@@ -90,6 +90,7 @@ class Handlers:
     ) -> Accepted:
         loaded = await self.store.load(list(keys))
         decision = decide(States(loaded))
+        municipality_code = municipality_code or decision.municipality_code
         for key in decision.changes:
             loaded.setdefault(key, (0, None))
         changes = {k: (loaded[k][0], state) for k, state in decision.changes.items()}

@@ -48,6 +48,8 @@ class SuggestionState(BaseModel):
     citizen_id: str
     score: float
     retracted: str | None = None
+    # The order's municipality, which the review and placement events about it carry too.
+    municipality_code: str | None = None
 
 
 ReviewStatus = Literal[
@@ -70,3 +72,4 @@ class PlacementState(BaseModel):
     start_date: dt.date
     status: Literal["active", "ended"] = "active"
     outcome: str | None = None
+    municipality_code: str | None = None

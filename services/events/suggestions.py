@@ -32,6 +32,7 @@ def project_suggestions(prefix: str) -> Callable[[Event], list[Write]]:
                 ("citizen_id", p.citizen_id),
                 ("score", str(p.score)),
                 ("retracted", ""),
+                ("municipality_code", event.municipality_code or ""),
             )
             return [HashUpdate(suggestion_key(prefix, p.suggestion_id), fields)]
         if isinstance(p, SuggestionRetracted):
@@ -56,4 +57,5 @@ async def load_suggestion(redis: Redis, prefix: str, suggestion_id: str) -> Sugg
         citizen_id=doc["citizen_id"],
         score=float(doc.get("score") or 0),
         retracted=doc.get("retracted") or None,
+        municipality_code=doc.get("municipality_code") or None,
     )

@@ -48,7 +48,7 @@ def to_event(decision: Decision, cause: Event, model_version: str) -> Event:
             suggestion_id=sid,
             reason=decision.reason,  # type: ignore[arg-type]
         )
-        municipality = cause.municipality_code
+        municipality = decision.municipality_code or cause.municipality_code
     return Event.new(
         payload,
         actor=SYSTEM_MATCHING,

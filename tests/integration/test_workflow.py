@@ -19,7 +19,9 @@ from redis.asyncio import Redis
 
 from schemas.envelope import SYSTEM_MATCHING, Event
 from schemas.placements import PlacementSuggested, SuggestionRetracted
-from services.common.kafka import make_producer
+from schemas.registry import REGISTRY
+from schemas.topics import JOB_ORDERS, PLACEMENTS
+from services.common.kafka import make_producer, read_log
 from services.events.commands import placement_id_for
 from services.events.suggestions import suggestion_key
 from services.matching.domain.state import suggestion_id
@@ -33,11 +35,18 @@ def _letters(n: int = 10) -> str:
     return "".join(chr(ord("a") + int(c, 16) % 26) for c in uuid.uuid4().hex[:n])
 
 
-async def _emit(broker: str, payload: PlacementSuggested | SuggestionRetracted) -> None:
+async def _emit(
+    broker: str, payload: PlacementSuggested | SuggestionRetracted, municipality: str | None = None
+) -> None:
     producer = make_producer(broker)
     await producer.start()
     try:
-        event = Event.new(payload, actor=SYSTEM_MATCHING, occurred_at=datetime.now(UTC))
+        event = Event.new(
+            payload,
+            actor=SYSTEM_MATCHING,
+            occurred_at=datetime.now(UTC),
+            municipality_code=municipality,
+        )
         await producer.send_and_wait(
             event.topic, event.to_json(), key=event.aggregate_id.encode(), headers=event.headers()
         )
@@ -62,11 +71,13 @@ class Case:
         self.oid = f"jo-{_letters()}"
         self.sid = suggestion_id(self.oid, self.cid)
         self.cvr = "12345607"
+        self.municipality: str | None = None
 
     async def setup(self, card: dict[str, Any], order: dict[str, Any], positions: int = 1) -> None:
         card = {**copy.deepcopy(card), "citizen_id": self.cid}
         order = {**copy.deepcopy(order), "job_order_id": self.oid, "positions": positions}
         order["employer"]["cvr"] = self.cvr
+        self.municipality = order["municipality_code"]
         assert (await self.api.post("/v1/competence-cards", json=card)).status_code == 202
         assert (await self.api.post("/v1/job-orders", json=order)).status_code == 202
         await self.suggest()
@@ -84,6 +95,7 @@ class Case:
                 card_version="c",
                 order_version="o",
             ),
+            self.municipality,
         )
 
         async def known() -> bool:
@@ -157,6 +169,51 @@ async def test_full_path_from_suggestion_to_placement_end(
     assert (await case.post(f"/v1/placements/{placement_id}/end", end)).status_code == 202
     after = await case.post(f"/v1/placements/{placement_id}/follow-ups", follow)
     assert after.status_code == 409 and "ended" in _reason(after)
+
+
+async def test_review_and_placement_events_carry_the_orders_municipality(
+    case: Case, amina: dict[str, Any], lager: dict[str, Any], broker: str
+) -> None:
+    """Per-municipality views (worklists, follow-ups, KPIs) are keyed by it without a lookup."""
+    amina = {**amina, "municipality_code": "0101"}
+    lager = {**lager, "municipality_code": "0851"}
+    await case.setup(amina, lager)
+    consent = {"consent_id": "c-1", "scope": "all"}
+    assert (await case.post(f"/v1/citizens/{case.cid}/consents", consent)).status_code == 202
+    for verb, body in [
+        ("accept", None),
+        ("present", None),
+        ("employer-decision", {"decision": "hired"}),
+    ]:
+        assert (await case.act(verb, body)).status_code == 202
+    start = {
+        "suggestion_id": case.sid,
+        "placement_type": "ordinary",
+        "start_date": "2027-01-04",
+        "weekly_hours_work": 37,
+    }
+    assert (await case.post("/v1/placements", start)).status_code == 202
+    pid = placement_id_for(case.sid)
+    follow = {"date": "2027-02-04", "status": "on_track"}
+    assert (await case.post(f"/v1/placements/{pid}/follow-ups", follow)).status_code == 202
+    end = {"end_date": "2027-06-30", "outcome": "ordinary_job"}
+    assert (await case.post(f"/v1/placements/{pid}/end", end)).status_code == 202
+
+    records = await read_log(broker, [PLACEMENTS, JOB_ORDERS], timeout=10)
+    mine = [REGISTRY.decode(r.value or b"") for r in records]
+    mine = [e for e in mine if getattr(e.payload, "job_order_id", None) == case.oid]
+    seen = {e.event_type: e.municipality_code for e in mine}
+    assert set(seen) >= {
+        "PlacementSuggested",
+        "SuggestionAccepted",
+        "CandidatePresented",
+        "EmployerDecisionRecorded",
+        "PlacementStarted",
+        "JobOrderClosed",
+        "FollowUpRecorded",
+        "PlacementEnded",
+    }
+    assert set(seen.values()) == {"0851"}, seen
 
 
 async def test_concurrent_decisions_exactly_one_wins(

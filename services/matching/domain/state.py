@@ -64,6 +64,8 @@ class Retract:
     job_order_id: str
     candidate: Candidate
     reason: str
+    # The order's, so every event about an order carries the order's municipality.
+    municipality_code: str | None = None
 
 
 Decision = Suggest | Retract
@@ -175,11 +177,13 @@ class MatchingState:
             return self._settle({oid}, {cid: None})
         if isinstance(payload, JobOrderClosed):
             oid = payload.job_order_id
-            if self.orders.pop(oid, None) is None:
+            closed = self.orders.pop(oid, None)
+            if closed is None:
                 return []
             self._order_index = None
             closing = sorted(self.suggestions.get(oid, {}).values(), key=rank_key)
-            retracted: list[Decision] = [Retract(oid, c, "order_closed") for c in closing]
+            muni = closed.order.municipality_code
+            retracted: list[Decision] = [Retract(oid, c, "order_closed", muni) for c in closing]
             self._set_shortlist(oid, {})
             self.suggestions.pop(oid, None)
             self.shortlists.pop(oid, None)
@@ -403,7 +407,7 @@ class MatchingState:
                     continue
                 reason = reasons.get(cid, "outranked")
                 if reason is not None:
-                    decisions.append(Retract(oid, c, reason))
+                    decisions.append(Retract(oid, c, reason, order.order.municipality_code))
         return decisions
 
     # -- observation -------------------------------------------------------------------------

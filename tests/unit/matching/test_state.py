@@ -117,6 +117,8 @@ def test_leaving_citizens_and_closing_orders_retract(
     assert [(d.candidate.citizen_id, d.reason) for d in retracted] == [
         (leaving, "citizen_unavailable")
     ]
+    # The order's municipality, though the cause was a citizen event.
+    assert [d.municipality_code for d in retracted] == [lager["municipality_code"]]
     # The next best citizen moves up into the freed place.
     assert [d.candidate.citizen_id for d in decisions if isinstance(d, Suggest)] == [outside]
 
@@ -128,7 +130,10 @@ def test_leaving_citizens_and_closing_orders_retract(
         ev(JobOrderClosed(job_order_id="jo-4410-aarhus-lager", reason="withdrawn"))
     )
     assert decisions and all(
-        isinstance(d, Retract) and d.reason == "order_closed" for d in decisions
+        isinstance(d, Retract)
+        and d.reason == "order_closed"
+        and d.municipality_code == lager["municipality_code"]
+        for d in decisions
     )
     assert "jo-4410-aarhus-lager" not in state.orders
 

@@ -57,6 +57,7 @@ from schemas.envelope import Actor, Event  # noqa: E402
 from schemas.topics import CITIZENS  # noqa: E402
 from services.common.kafka import make_producer  # noqa: E402
 from services.matching.settings import MatchingSettings  # noqa: E402
+from services.profiles import keyspace  # noqa: E402
 from services.profiles.projections import keys  # noqa: E402
 from services.stack import SERVICES, Proc, Stack, free_port_base  # noqa: E402
 
@@ -355,7 +356,7 @@ def watch_views(redis_url: str, pattern: str, n: int, conn: Connection) -> None:
             continue
         now = time.monotonic()
         key = msg["channel"][len(prefix) :].decode()
-        cid = key.removeprefix(keys.citizen(""))
+        cid = key.removeprefix(keyspace.LEGACY + keys.citizen(""))
         if ":" in cid:  # e.g. the citizen's suggestions hash
             continue
         index = index_of(cid)
@@ -378,7 +379,8 @@ class Watcher:
         redis.Redis.from_url(redis_url).config_set("notify-keyspace-events", "Kh")
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        pattern = keys.citizen(f"bench-{run}-c*")
+        # A fresh stack: the views are in the first keyspace.
+        pattern = keyspace.LEGACY + keys.citizen(f"bench-{run}-c*")
         proc = ctx.Process(
             target=watch_views, args=(redis_url, pattern, n, child), name="watcher", daemon=True
         )

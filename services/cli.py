@@ -14,6 +14,7 @@ from rich.console import Console
 
 from services.demo.cli import demo_app
 from services.matching.model.cli import model_app
+from services.profiles.cli import projections_app
 from services.reference.cli import taxonomy_app
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ match_app = typer.Typer(help="Offline matching.", no_args_is_help=True)
 app.add_typer(match_app, name="match")
 app.add_typer(model_app, name="model")
 app.add_typer(demo_app, name="demo")
+app.add_typer(projections_app, name="projections")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700

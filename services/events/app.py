@@ -68,9 +68,9 @@ def create_app(settings: EventsSettings) -> FastAPI:
         )
         projector = Projector(
             settings.kafka_bootstrap_servers,
-            ViewStore(redis, f"{prefix}{VIEW}"),
+            ViewStore(redis, prefix, VIEW),
             topics=(PLACEMENTS,),
-            project_fn=project_suggestions(prefix),
+            project_fn=project_suggestions,
             name="events",
             fetch_max_wait_ms=settings.events_fetch_max_wait_ms,
         )

@@ -6,8 +6,6 @@ events service which exist and which were retracted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from redis.asyncio import Redis
 
 from schemas.envelope import Event
@@ -19,36 +17,34 @@ from services.profiles.queries import text
 VIEW = "events-suggestions"
 
 
-def suggestion_key(prefix: str, suggestion_id: str) -> str:
-    return f"{prefix}suggestion:{suggestion_id}"
+def suggestion_key(suggestion_id: str) -> str:
+    """Relative to the events service's key prefix (the view store puts it in front)."""
+    return f"suggestion:{suggestion_id}"
 
 
-def project_suggestions(prefix: str) -> Callable[[Event], list[Write]]:
-    def project(event: Event) -> list[Write]:
-        p = event.payload
-        if isinstance(p, PlacementSuggested):
-            fields = (
-                ("job_order_id", p.job_order_id),
-                ("citizen_id", p.citizen_id),
-                ("score", str(p.score)),
-                ("retracted", ""),
-                ("municipality_code", event.municipality_code or ""),
-            )
-            return [HashUpdate(suggestion_key(prefix, p.suggestion_id), fields)]
-        if isinstance(p, SuggestionRetracted):
-            retracted = (
-                ("job_order_id", p.job_order_id),
-                ("citizen_id", p.citizen_id),
-                ("retracted", str(p.reason)),
-            )
-            return [HashUpdate(suggestion_key(prefix, p.suggestion_id), retracted)]
-        return []
-
-    return project
+def project_suggestions(event: Event) -> list[Write]:
+    p = event.payload
+    if isinstance(p, PlacementSuggested):
+        fields = (
+            ("job_order_id", p.job_order_id),
+            ("citizen_id", p.citizen_id),
+            ("score", str(p.score)),
+            ("retracted", ""),
+            ("municipality_code", event.municipality_code or ""),
+        )
+        return [HashUpdate(suggestion_key(p.suggestion_id), fields)]
+    if isinstance(p, SuggestionRetracted):
+        retracted = (
+            ("job_order_id", p.job_order_id),
+            ("citizen_id", p.citizen_id),
+            ("retracted", str(p.reason)),
+        )
+        return [HashUpdate(suggestion_key(p.suggestion_id), retracted)]
+    return []
 
 
 async def load_suggestion(redis: Redis, prefix: str, suggestion_id: str) -> SuggestionState | None:
-    raw = await redis.hgetall(suggestion_key(prefix, suggestion_id))
+    raw = await redis.hgetall(prefix + suggestion_key(suggestion_id))
     if not raw:
         return None
     doc = {text(k): text(v) for k, v in raw.items()}

@@ -7,14 +7,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from redis.asyncio import Redis
 
-from services.profiles import queries
+from services.profiles import keyspace, queries
 from services.profiles.consistency import conditional, parse_positions, wait_until
 from services.profiles.projections import keys
+from services.profiles.queries import Views
+from services.profiles.store import ViewStore
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-async def caught_up(
+async def current_views(
     request: Request,
     min_position: Annotated[
         str | None,
@@ -26,31 +28,35 @@ async def caught_up(
             examples=["jobmatch.citizens:1:42"],
         ),
     ] = None,
-) -> None:
+) -> Views:
+    """The views of the active keyspace; with `min_position`, once they hold that event.
+
+    The keyspace is resolved once per request, so a request never mixes views from before
+    and after a rebuild switched readers over."""
+    redis: Redis = request.app.state.redis
+    views = Views(redis, await keyspace.active(redis))
     if min_position is None:
-        return
+        return views
     try:
         positions = parse_positions(min_position)
     except ValueError as exc:
         raise HTTPException(422, detail=[{"field": "min_position", "reason": str(exc)}]) from None
     timeout = request.app.state.max_wait_s
-    if not await wait_until(request.app.state.projector.positions, positions, timeout):
+    tracking = ViewStore(redis, views.prefix)
+    if not await wait_until(tracking.positions, positions, timeout):
         raise HTTPException(
             504, detail=f"the views have not reached {min_position} within {timeout:g} s"
         )
+    return views
 
 
-router = APIRouter(prefix="/v1", tags=["queries"], dependencies=[Depends(caught_up)])
+ViewsDep = Annotated[Views, Depends(current_views)]
+router = APIRouter(prefix="/v1", tags=["queries"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
     404: {"description": "Not found"},
     504: {"description": "min_position not reached in time"},
 }
-
-
-def _redis(request: Request) -> Redis:
-    redis: Redis = request.app.state.redis
-    return redis
 
 
 def _not_found(kind: str, ident: str) -> HTTPException:
@@ -60,8 +66,8 @@ def _not_found(kind: str, ident: str) -> HTTPException:
 @router.get(
     "/job-orders/{job_order_id}", summary="A job order with its status", responses=RESPONSES
 )
-async def get_job_order(job_order_id: IdPath, request: Request) -> Response:
-    doc = await queries.job_order(_redis(request), job_order_id)
+async def get_job_order(job_order_id: IdPath, request: Request, v: ViewsDep) -> Response:
+    doc = await queries.job_order(v, job_order_id)
     if doc is None:
         raise _not_found("job order", job_order_id)
     return conditional(request, doc)
@@ -75,13 +81,13 @@ async def get_job_order(job_order_id: IdPath, request: Request) -> Response:
 async def get_suggestions(
     job_order_id: IdPath,
     request: Request,
+    v: ViewsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Response:
-    redis = _redis(request)
-    order = await queries.job_order(redis, job_order_id)
+    order = await queries.job_order(v, job_order_id)
     if order is None:
         raise _not_found("job order", job_order_id)
-    ranked = await queries.job_order_suggestions(redis, job_order_id)
+    ranked = await queries.job_order_suggestions(v, job_order_id)
     return conditional(
         request,
         {
@@ -98,8 +104,8 @@ async def get_suggestions(
     summary="A citizen's card, availability and suggestions",
     responses=RESPONSES,
 )
-async def get_citizen(citizen_id: IdPath, request: Request) -> Response:
-    doc = await queries.citizen(_redis(request), citizen_id)
+async def get_citizen(citizen_id: IdPath, request: Request, v: ViewsDep) -> Response:
+    doc = await queries.citizen(v, citizen_id)
     if doc is None:
         raise _not_found("citizen", citizen_id)
     return conditional(request, doc)
@@ -110,11 +116,11 @@ async def get_citizen(citizen_id: IdPath, request: Request) -> Response:
     summary="Model evaluations and fairness reports (for administrators), newest first",
 )
 async def get_reports(
-    request: Request,
+    v: ViewsDep,
     kind: Annotated[Literal["model", "fairness"], Query()] = "model",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
-    reports = await queries.reports(_redis(request), kind)
+    reports = await queries.reports(v, kind)
     return {"kind": kind, "total": len(reports), "reports": reports[:limit]}
 
 
@@ -123,11 +129,18 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 async def _timeline_page(
-    request: Request, key: str, exists: bool, kind: str, ident: str, offset: int, limit: int
+    request: Request,
+    v: Views,
+    key: str,
+    exists: bool,
+    kind: str,
+    ident: str,
+    offset: int,
+    limit: int,
 ) -> Response:
     if not exists:
         raise _not_found(kind, ident)
-    total, entries = await queries.timeline(_redis(request), key, offset, limit)
+    total, entries = await queries.timeline(v, key, offset, limit)
     return conditional(
         request, {"id": ident, "total": total, "offset": offset, "limit": limit, "entries": entries}
     )
@@ -139,11 +152,11 @@ async def _timeline_page(
     responses=RESPONSES,
 )
 async def get_citizen_timeline(
-    citizen_id: IdPath, request: Request, offset: Offset = 0, limit: Limit = 50
+    citizen_id: IdPath, request: Request, v: ViewsDep, offset: Offset = 0, limit: Limit = 50
 ) -> Response:
-    exists = await queries.citizen(_redis(request), citizen_id) is not None
+    exists = await queries.citizen(v, citizen_id) is not None
     key = keys.citizen_timeline(citizen_id)
-    return await _timeline_page(request, key, exists, "citizen", citizen_id, offset, limit)
+    return await _timeline_page(request, v, key, exists, "citizen", citizen_id, offset, limit)
 
 
 @router.get(
@@ -152,11 +165,11 @@ async def get_citizen_timeline(
     responses=RESPONSES,
 )
 async def get_order_timeline(
-    job_order_id: IdPath, request: Request, offset: Offset = 0, limit: Limit = 50
+    job_order_id: IdPath, request: Request, v: ViewsDep, offset: Offset = 0, limit: Limit = 50
 ) -> Response:
-    exists = await queries.job_order(_redis(request), job_order_id) is not None
+    exists = await queries.job_order(v, job_order_id) is not None
     key = keys.order_timeline(job_order_id)
-    return await _timeline_page(request, key, exists, "job order", job_order_id, offset, limit)
+    return await _timeline_page(request, v, key, exists, "job order", job_order_id, offset, limit)
 
 
 @router.get(
@@ -168,6 +181,7 @@ async def get_order_timeline(
 async def get_worklist(
     municipality_code: Annotated[str, Path(pattern=r"^[0-9]{4}$", examples=["0751"])],
     request: Request,
+    v: ViewsDep,
     programme: Annotated[str | None, Query(examples=["IGU"])] = None,
     occupation_uri: Annotated[str | None, Query()] = None,
     postal_prefix: Annotated[str | None, Query(pattern=r"^[0-9]{1,4}$", examples=["82"])] = None,
@@ -176,7 +190,7 @@ async def get_worklist(
     limit: Limit = 50,
 ) -> Response:
     items = await queries.worklist(
-        _redis(request), municipality_code, programme, occupation_uri, postal_prefix, min_score
+        v, municipality_code, programme, occupation_uri, postal_prefix, min_score
     )
     return conditional(
         request,

@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from services.common.errors import install_error_handlers
 from services.common.health import broker_check, health_router, redis_check
 from services.profiles.api import router
+from services.profiles.projections.guarded import ProfileProjection
+from services.profiles.projections.views import SOURCES
 from services.profiles.projector import Projector
 from services.profiles.settings import ProfilesSettings
 from services.profiles.store import ViewStore
@@ -27,9 +29,12 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url)
+        projection = ProfileProjection()
         projector = Projector(
             settings.kafka_bootstrap_servers,
-            ViewStore(redis),
+            ViewStore(redis, follow=True),
+            project_fn=projection,
+            on_load=projection.load,
             fetch_max_wait_ms=settings.profiles_fetch_max_wait_ms,
         )
         stop = asyncio.Event()
@@ -63,14 +68,25 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
     )
     app.include_router(router)
 
-    @app.get("/v1/projections/status", tags=["operations"], summary="Applied events and lag")
+    @app.get(
+        "/v1/projections/status",
+        tags=["operations"],
+        summary="The keyspace readers use, applied events, and the consumer lag of each view",
+    )
     async def status() -> dict[str, Any]:
         p: Projector = app.state.projector
+        by_topic = p.lag_by_topic()
         return {
             "running": p.running,
+            "keyspace": p.store.prefix,
             "applied": p.applied,
             "dead_lettered": p.dead_lettered,
             "lag": p.lag(),
+            "lag_by_topic": by_topic,
+            "views": {
+                view: {"topics": list(topics), "lag": sum(by_topic.get(t, 0) for t in topics)}
+                for view, topics in SOURCES.items()
+            },
             "positions": {f"{t}:{n}": off for (t, n), off in sorted(p.positions.items())},
         }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import Request, Response
@@ -37,11 +37,14 @@ def reached(applied: Mapping[tuple[str, int], int], positions: list[Position]) -
 
 
 async def wait_until(
-    applied: Mapping[tuple[str, int], int], positions: list[Position], timeout_s: float
+    applied: Callable[[], Awaitable[Mapping[tuple[str, int], int]]],
+    positions: list[Position],
+    timeout_s: float,
 ) -> bool:
+    """Poll the tracked positions of the views being read until they hold `positions`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while not reached(applied, positions):
+    while not reached(await applied(), positions):
         if loop.time() >= deadline:
             return False
         await asyncio.sleep(0.01)

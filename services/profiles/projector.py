@@ -1,14 +1,16 @@
 """The projection loop: read the log from the tracked positions, apply views, repeat.
 
 Partitions are assigned directly (no consumer group): one projector owns one keyspace, and
-its positions live in Redis with the views rather than in the broker.
+its positions live in Redis with the views rather than in the broker. A projector whose store
+follows the active keyspace re-reads its positions there when a rebuild switches readers, and
+goes on from where the rebuild stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -34,6 +36,8 @@ class Projector:
         name: str = "profiles",
         max_batch: int = 2000,
         fetch_max_wait_ms: int = 500,
+        on_load: Callable[[ViewStore], Awaitable[None]] | None = None,
+        dead_letter: bool = True,
     ) -> None:
         self._bootstrap = bootstrap
         self._store = store
@@ -42,6 +46,8 @@ class Projector:
         self._name = name
         self._max_batch = max_batch
         self._fetch_max_wait_ms = fetch_max_wait_ms
+        self._on_load = on_load
+        self._dead_letter_on = dead_letter
         self.applied = 0
         self.dead_lettered = 0
         self.running = False
@@ -49,9 +55,27 @@ class Projector:
         self.highwater: dict[TopicPartitionKey, int] = {}
 
     def lag(self) -> int:
-        return sum(max(0, hw - self.positions.get(tp, 0)) for tp, hw in self.highwater.items())
+        return sum(self.lag_by_topic().values())
 
-    async def run(self, stop: asyncio.Event) -> None:
+    def lag_by_topic(self) -> dict[str, int]:
+        out = {t.name: 0 for t in self._topics}
+        for (topic, partition), hw in self.highwater.items():
+            out[topic] += max(0, hw - self.positions.get((topic, partition), 0))
+        return out
+
+    def caught_up(self) -> bool:
+        """Every partition's end is known from a fetch, and reached."""
+        parts = [(t.name, p) for t in self._topics for p in range(t.partitions)]
+        return all(
+            tp in self.highwater and self.positions.get(tp, 0) >= self.highwater[tp] for tp in parts
+        )
+
+    @property
+    def store(self) -> ViewStore:
+        return self._store
+
+    async def run(self, stop: asyncio.Event, until_caught_up: bool = False) -> None:
+        """Project until `stop` is set (or, with `until_caught_up`, the log's end is reached)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             enable_auto_commit=False,
@@ -65,11 +89,13 @@ class Projector:
         try:
             parts = [TopicPartition(t.name, p) for t in self._topics for p in range(t.partitions)]
             consumer.assign(parts)
-            self.positions = await self._store.positions()
-            for tp in parts:
-                consumer.seek(tp, self.positions.get((tp.topic, tp.partition), 0))
+            await self._store.refresh()
+            await self._load(consumer, parts)
             self.running = True
             while not stop.is_set():
+                if await self._store.refresh():
+                    log.info("keyspace switched", extra={"prefix": self._store.prefix})
+                    await self._load(consumer, parts)
                 batch = await consumer.getmany(
                     timeout_ms=self._fetch_max_wait_ms, max_records=self._max_batch
                 )
@@ -79,10 +105,20 @@ class Projector:
                         self.highwater[(tp.topic, tp.partition)] = hw
                 if batch:
                     await self._apply(batch, producer)
+                if until_caught_up and self.caught_up():
+                    break
         finally:
             self.running = False
             await consumer.stop()
             await producer.stop()
+
+    async def _load(self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> None:
+        self.positions = await self._store.positions()
+        self.highwater = {}
+        for tp in parts:
+            consumer.seek(tp, self.positions.get((tp.topic, tp.partition), 0))
+        if self._on_load is not None:
+            await self._on_load(self._store)
 
     async def _apply(
         self,
@@ -97,7 +133,9 @@ class Projector:
                     writes += self._project(REGISTRY.decode(record.value or b""))
                     self.applied += 1
                 except ValueError as exc:
-                    await self._dead_letter(producer, record, str(exc))
+                    if self._dead_letter_on:
+                        await self._dead_letter(producer, record, str(exc))
+                    self.dead_lettered += 1
                 positions[(tp.topic, tp.partition)] = record.offset + 1
         await self._store.apply(writes, positions)
         self.positions.update(positions)
@@ -118,4 +156,3 @@ class Projector:
                 reason=reason,
             ),
         )
-        self.dead_lettered += 1

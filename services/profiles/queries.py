@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -13,6 +14,25 @@ from services.profiles.projections import keys
 
 def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Views:
+    """The views of one keyspace: keys are relative to its prefix."""
+
+    redis: Redis
+    prefix: str
+
+    async def hgetall(self, key: str) -> dict[Any, Any]:
+        raw: dict[Any, Any] = await self.redis.hgetall(self.prefix + key)
+        return raw
+
+    async def zcard(self, key: str) -> int:
+        return int(await self.redis.zcard(self.prefix + key))
+
+    async def zrevrange(self, key: str, start: int, end: int) -> list[Any]:
+        raw: list[Any] = await self.redis.zrevrange(self.prefix + key, start, end)
+        return raw
 
 
 def _decode(raw: Mapping[Any, Any]) -> dict[str, Any]:
@@ -34,37 +54,37 @@ def _ranked(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
     return docs
 
 
-async def job_order(redis: Redis, job_order_id: str) -> dict[str, Any] | None:
-    raw = await redis.hgetall(keys.job_order(job_order_id))
+async def job_order(v: Views, job_order_id: str) -> dict[str, Any] | None:
+    raw = await v.hgetall(keys.job_order(job_order_id))
     if not raw:
         return None
     doc = _decode(raw)
-    doc["reviews"] = _latest(await redis.hgetall(keys.order_reviews(job_order_id)), "citizen_id")
+    doc["reviews"] = _latest(await v.hgetall(keys.order_reviews(job_order_id)), "citizen_id")
     doc["presented"] = [r for r in doc["reviews"] if "presented" in r["history"]]
-    doc["placements"] = _placements(await redis.hgetall(keys.order_placements(job_order_id)))
+    doc["placements"] = _placements(await v.hgetall(keys.order_placements(job_order_id)))
     positions = int(doc.get("order", {}).get("positions", 1))
     filled = sum(1 for p in doc["placements"] if p.get("placement_type"))
     doc["positions"] = {"total": positions, "filled": filled, "open": max(0, positions - filled)}
     return doc
 
 
-async def job_order_suggestions(redis: Redis, job_order_id: str) -> list[dict[str, Any]]:
-    return _ranked(await redis.hgetall(keys.order_suggestions(job_order_id)))
+async def job_order_suggestions(v: Views, job_order_id: str) -> list[dict[str, Any]]:
+    return _ranked(await v.hgetall(keys.order_suggestions(job_order_id)))
 
 
-async def citizen(redis: Redis, citizen_id: str) -> dict[str, Any] | None:
-    raw = await redis.hgetall(keys.citizen(citizen_id))
+async def citizen(v: Views, citizen_id: str) -> dict[str, Any] | None:
+    raw = await v.hgetall(keys.citizen(citizen_id))
     if not raw:
         return None
     doc = _decode(raw)
     doc.setdefault("available", True)
-    doc["suggestions"] = _ranked(await redis.hgetall(keys.citizen_suggestions(citizen_id)))
+    doc["suggestions"] = _ranked(await v.hgetall(keys.citizen_suggestions(citizen_id)))
     doc["consents"] = sorted(
-        _decode(await redis.hgetall(keys.citizen_consents(citizen_id))).values(),
+        _decode(await v.hgetall(keys.citizen_consents(citizen_id))).values(),
         key=lambda c: c["at"],
     )
-    doc["reviews"] = _latest(await redis.hgetall(keys.citizen_reviews(citizen_id)), "job_order_id")
-    doc["placements"] = _placements(await redis.hgetall(keys.citizen_placements(citizen_id)))
+    doc["reviews"] = _latest(await v.hgetall(keys.citizen_reviews(citizen_id)), "job_order_id")
+    doc["placements"] = _placements(await v.hgetall(keys.citizen_placements(citizen_id)))
     return doc
 
 
@@ -100,22 +120,20 @@ def _placements(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
     return [merged[k] for k in sorted(merged)]
 
 
-async def reports(redis: Redis, kind: str) -> list[dict[str, Any]]:
-    docs = [json.loads(v) for v in (await redis.hgetall(keys.reports(kind))).values()]
+async def reports(v: Views, kind: str) -> list[dict[str, Any]]:
+    docs = [json.loads(v) for v in (await v.hgetall(keys.reports(kind))).values()]
     return sorted(docs, key=lambda d: d["reported_at"], reverse=True)
 
 
-async def timeline(
-    redis: Redis, key: str, offset: int, limit: int
-) -> tuple[int, list[dict[str, Any]]]:
+async def timeline(v: Views, key: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
     """Newest first, one page."""
-    total = int(await redis.zcard(key))
-    raw = await redis.zrevrange(key, offset, offset + limit - 1)
-    return total, [json.loads(text(v)) for v in raw]  # type: ignore[arg-type]
+    total = await v.zcard(key)
+    raw = await v.zrevrange(key, offset, offset + limit - 1)
+    return total, [json.loads(text(entry)) for entry in raw]
 
 
 async def worklist(
-    redis: Redis,
+    v: Views,
     municipality_code: str,
     programme: str | None,
     occupation_uri: str | None,
@@ -123,7 +141,7 @@ async def worklist(
     min_score: float,
 ) -> list[dict[str, Any]]:
     """Suggestions awaiting review in one municipality: newest day first, best first within."""
-    docs = [json.loads(v) for v in (await redis.hgetall(keys.WORKLIST)).values()]
+    docs = [json.loads(v) for v in (await v.hgetall(keys.WORKLIST)).values()]
     keep = [
         d
         for d in docs

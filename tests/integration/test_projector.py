@@ -18,6 +18,7 @@ from schemas.topics import CITIZENS, DEAD_LETTER
 from services.common.kafka import make_producer
 from services.profiles import queries
 from services.profiles.projector import Projector
+from services.profiles.queries import Views
 from services.profiles.store import ViewStore
 from tests.integration.kafka_helpers import read_all
 
@@ -66,44 +67,44 @@ async def _registered(producer: AIOKafkaProducer, amina: dict[str, Any]) -> Comp
 async def test_views_resume_after_restart_without_reapplying(
     broker: str, redis: Redis, producer: AIOKafkaProducer, amina: dict[str, Any]
 ) -> None:
-    view = f"test-{uuid.uuid4().hex[:8]}"
+    prefix = f"jm:test-{uuid.uuid4().hex[:8]}:"
     card = await _registered(producer, amina)
     cid = card.citizen_id
-    first = Projector(broker, ViewStore(redis, view))
+    first = Projector(broker, ViewStore(redis, prefix))
     await _run_until_caught_up(first, 1)
     seen = first.applied
     assert seen >= 1
-    doc = await queries.citizen(redis, cid)
+    doc = await queries.citizen(Views(redis, prefix), cid)
     assert doc is not None and doc["version"] == 1
 
-    tracked = await ViewStore(redis, view).positions()
+    tracked = await ViewStore(redis, prefix).positions()
     assert sum(tracked.values()) == seen, "tracking counts exactly the applied events"
 
     # Restarting reads on from the tracked positions: nothing is applied twice.
-    second = Projector(broker, ViewStore(redis, view))
+    second = Projector(broker, ViewStore(redis, prefix))
     await _run_until_caught_up(second, 0)
     assert second.applied == 0
 
     updated = card.model_copy(update={"notes": "opdateret"})
     await _publish(producer, CompetenceCardUpdated(citizen_id=cid, version=2, card=updated))
-    third = Projector(broker, ViewStore(redis, view))
+    third = Projector(broker, ViewStore(redis, prefix))
     await _run_until_caught_up(third, 1)
     assert third.applied == 1
-    doc = await queries.citizen(redis, cid)
+    doc = await queries.citizen(Views(redis, prefix), cid)
     assert doc is not None and doc["version"] == 2 and doc["card"]["notes"] == "opdateret"
 
 
 async def test_malformed_record_goes_to_dead_letter_and_views_survive(
     broker: str, redis: Redis, producer: AIOKafkaProducer, amina: dict[str, Any]
 ) -> None:
-    view = f"test-{uuid.uuid4().hex[:8]}"
+    prefix = f"jm:test-{uuid.uuid4().hex[:8]}:"
     cid = (await _registered(producer, amina)).citizen_id
     bad = b'{"event_type": "CompetenceCardUpdated", "schema_version": 1, "payload": {}}'
     await producer.send_and_wait(CITIZENS.name, bad, key=cid.encode())
-    projector = Projector(broker, ViewStore(redis, view))
+    projector = Projector(broker, ViewStore(redis, prefix))
     await _run_until_caught_up(projector, 1)
     assert projector.dead_lettered >= 1
-    doc = await queries.citizen(redis, cid)
+    doc = await queries.citizen(Views(redis, prefix), cid)
     assert doc is not None and doc["version"] == 1
 
     parked = [

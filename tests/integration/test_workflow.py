@@ -99,7 +99,7 @@ class Case:
         )
 
         async def known() -> bool:
-            raw = await self.redis.hget(suggestion_key(PREFIX, self.sid), "retracted")
+            raw = await self.redis.hget(PREFIX + suggestion_key(self.sid), "retracted")
             return raw is not None and raw in (b"", "")
 
         await _until(known, "the events service to learn the suggestion")
@@ -285,7 +285,7 @@ async def test_retracted_or_unknown_suggestions_are_refused(
     )
 
     async def retracted() -> bool:
-        raw = await case.redis.hget(suggestion_key(PREFIX, case.sid), "retracted")
+        raw = await case.redis.hget(PREFIX + suggestion_key(case.sid), "retracted")
         return raw in (b"outranked", "outranked")
 
     await _until(retracted, "the retraction to arrive")

@@ -36,6 +36,7 @@ from schemas.placements import (
     SuggestionRetracted,
 )
 from schemas.reports import FairnessReported, ModelEvaluated
+from schemas.topics import CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, REPORTS
 from services.profiles.projections import keys
 from services.profiles.projections.writes import (
     Delete,
@@ -46,6 +47,17 @@ from services.profiles.projections.writes import (
     ZAdd,
     ZRemove,
 )
+
+# Each view and the topics it is built from: its consumer lag is theirs.
+SOURCES: dict[str, tuple[str, ...]] = {
+    "citizens": (CITIZENS.name, PLACEMENTS.name),
+    "job-orders": (JOB_ORDERS.name, PLACEMENTS.name),
+    "timelines": (CITIZENS.name, JOB_ORDERS.name, PLACEMENTS.name),
+    "worklists": (PLACEMENTS.name,),
+    "employers": (EMPLOYERS.name, JOB_ORDERS.name, PLACEMENTS.name, CITIZENS.name),
+    "kpis": (JOB_ORDERS.name, PLACEMENTS.name),
+    "reports": (REPORTS.name,),
+}
 
 
 def dump(doc: Any) -> str:
@@ -114,6 +126,8 @@ def _current(event: Event) -> list[Write]:
             Delete(keys.citizen_reviews(p.citizen_id)),
             Delete(keys.citizen_placements(p.citizen_id)),
             Delete(keys.citizen_consents(p.citizen_id)),
+            # The tombstone that keeps later writes about the citizen out (see guarded.py).
+            HashSet(keys.ERASED, p.citizen_id, event.occurred_at.isoformat()),
         ]
     if isinstance(p, EmployerRegistered):
         return [HashUpdate(keys.employer(p.cvr), _fields(event, cvr=p.cvr, name=p.name))]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.citizens import CompetenceCard, CompetenceCardRegistered
+from schemas.citizens import CompetenceCard, CompetenceCardRegistered, ErasureRequested
 from schemas.envelope import SYSTEM_MATCHING, Actor, Event
 from schemas.jobs import JobOrderClosed
 from schemas.placements import PlacementSuggested, Reason, SuggestionRetracted
 from services.profiles.projections import keys
+from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.projections.views import project
 from services.profiles.projections.writes import HashDelete, HashSet, HashUpdate, ZAdd, ZRemove
 
@@ -110,3 +111,21 @@ def test_placement_facts_land_in_their_own_fields() -> None:
     )
     fields = {w.field for w in project(started) + project(ended) if isinstance(w, HashSet)}
     assert {"plc-1:started", "plc-1:ended"} <= fields
+
+
+def test_writes_about_an_erased_citizen_are_dropped_whatever_the_order() -> None:
+    """The erasure may be read before earlier placement events (another topic): the
+    citizen's own keys stay empty either way; the job order keeps its side."""
+    erased = Event.new(
+        ErasureRequested(citizen_id="cit-1"), actor=Actor(role="consultant", id="c"), occurred_at=T0
+    )
+    first = ProfileProjection()
+    erasure_writes = first(erased)
+    assert HashSet(keys.ERASED, "cit-1", T0.isoformat()) in erasure_writes
+    after = first(_suggested())
+    assert after and all(not w.key.startswith(keys.citizen("cit-1")) for w in after)
+    assert any(w.key == keys.order_suggestions("jo-1") for w in after)
+
+    other = ProfileProjection()
+    assert any(w.key.startswith(keys.citizen("cit-1") + ":") for w in other(_suggested()))
+    assert other(erased) == erasure_writes

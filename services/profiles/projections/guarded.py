@@ -1,0 +1,43 @@
+"""The profile views' projection, which keeps erased citizens erased.
+
+Kafka orders events within a partition only. An erasure (citizens topic) can therefore be
+applied before earlier events about the citizen from the placements topic, for instance in
+a rebuild that reads the topics in another order than the live projector did. Dropping every
+later write to the citizen's own keys keeps the erasure final, and the views the same
+whichever order the topics were read in.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from schemas.citizens import ErasureRequested
+from schemas.envelope import Event
+from services.profiles.projections import keys
+from services.profiles.projections.views import project
+from services.profiles.projections.writes import Write
+
+
+class HashReader(Protocol):
+    async def hash(self, key: str) -> dict[str, str]: ...
+
+
+class ProfileProjection:
+    def __init__(self) -> None:
+        self.erased: set[str] = set()
+
+    async def load(self, store: HashReader) -> None:
+        """The erased citizens as recorded in the keyspace the projector writes to."""
+        self.erased = set(await store.hash(keys.ERASED))
+
+    def __call__(self, event: Event) -> list[Write]:
+        writes = project(event)
+        p = event.payload
+        if isinstance(p, ErasureRequested):
+            self.erased.add(p.citizen_id)
+            return writes
+        citizen_id = getattr(p, "citizen_id", None)
+        if isinstance(citizen_id, str) and citizen_id in self.erased:
+            own = keys.citizen(citizen_id)
+            return [w for w in writes if w.key != own and not w.key.startswith(own + ":")]
+        return writes

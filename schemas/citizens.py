@@ -147,11 +147,40 @@ class CitizenAvailabilityChanged(_CitizenEvent):
     reason: str | None = Field(default=None, max_length=500)
 
 
+SharedField = Literal[
+    "skills",
+    "experience",
+    "danish",
+    "education",
+    "driving_licences",
+    "certificates",
+    "availability",
+    "job_wishes",
+    "postal_code",
+]
+# What an employer sees of a presented candidate when the consent names no fields: the
+# professional profile, nothing about where the citizen lives or what they wish for.
+DEFAULT_SHARED_FIELDS: tuple[SharedField, ...] = (
+    "skills",
+    "experience",
+    "danish",
+    "education",
+    "driving_licences",
+    "certificates",
+)
+
+
 class ConsentGiven(_CitizenEvent):
     event_type: ClassVar[str] = "ConsentGiven"
     consent_id: str = Field(min_length=1, max_length=64)
     scope: Literal["employer", "all"]
     employer_cvr: Cvr | None = None
+    shared_fields: list[SharedField] | None = Field(
+        default=None,
+        description="Card fields the employer may see of the candidate; none given: "
+        "the professional profile (skills, experience, Danish, education, driving licences, "
+        "certificates).",
+    )
 
 
 class ConsentWithdrawn(_CitizenEvent):

@@ -23,6 +23,7 @@ from schemas.citizens import (
     ConsentWithdrawn,
     ErasureRequested,
     ProgrammeEligibility,
+    SharedField,
 )
 from schemas.common import ConceptLink
 from schemas.envelope import EventPayload
@@ -192,6 +193,7 @@ class GiveConsent:
     consent_id: str
     scope: Literal["employer", "all"]
     employer_cvr: str | None = None
+    shared_fields: list[SharedField] | None = None
 
 
 def decide_give_consent(cmd: GiveConsent, citizen: CitizenState | None) -> Decision:
@@ -211,6 +213,7 @@ def decide_give_consent(cmd: GiveConsent, citizen: CitizenState | None) -> Decis
         consent_id=cmd.consent_id,
         scope=cmd.scope,
         employer_cvr=cmd.employer_cvr,
+        shared_fields=cmd.shared_fields,
     )
     state = current.model_copy(update={"consents": consents})
     return Decision([event], {citizen_key(cmd.citizen_id): state})

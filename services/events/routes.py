@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.citizens import CompetenceCard
+from schemas.citizens import CompetenceCard, SharedField
 from schemas.common import Cvr, ResourceId, SaneDate
 from schemas.envelope import Actor, ActorRole
 from schemas.jobs import JobOrder
@@ -162,6 +162,11 @@ class ConsentBody(_Body):
     consent_id: str | None = Field(default=None, min_length=1, max_length=64)
     scope: Literal["employer", "all"]
     employer_cvr: Cvr | None = None
+    shared_fields: list[SharedField] | None = Field(
+        default=None,
+        description="Card fields the employer may see; default: the professional profile",
+        examples=[["skills", "experience", "danish", "driving_licences"]],
+    )
 
 
 @router.post(
@@ -175,7 +180,7 @@ async def give_consent(
     citizen_id: CitizenId, body: ConsentBody, ctx: Ctx, meta: MetaDep
 ) -> Accepted:
     consent_id = body.consent_id or f"cns-{uuid.uuid4().hex[:12]}"
-    cmd = c.GiveConsent(citizen_id, consent_id, body.scope, body.employer_cvr)
+    cmd = c.GiveConsent(citizen_id, consent_id, body.scope, body.employer_cvr, body.shared_fields)
     key = c.citizen_key(citizen_id)
     return await ctx.handlers.execute([key], lambda s: c.decide_give_consent(cmd, s.get(key)), meta)
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from redis.asyncio import Redis
 
+from schemas.common import MUNICIPALITY_CODES
+from schemas.jobs import Programme
 from services.profiles import keyspace, queries
 from services.profiles.consistency import conditional, parse_positions, wait_until
+from services.profiles.followups import add_months
+from services.profiles.kpis import month_of, months_between
 from services.profiles.projections import keys
 from services.profiles.queries import Views
 from services.profiles.store import ViewStore
@@ -172,6 +177,22 @@ async def get_order_timeline(
     return await _timeline_page(request, v, key, exists, "job order", job_order_id, offset, limit)
 
 
+async def municipality(
+    municipality_code: Annotated[
+        str,
+        Path(pattern=r"^[0-9]{4}$", description="Kommunekode", examples=["0751"]),
+    ],
+) -> str:
+    if municipality_code not in MUNICIPALITY_CODES:
+        raise _not_found("municipality", municipality_code)
+    return municipality_code
+
+
+Municipality = Annotated[str, Depends(municipality)]
+Cvr = Annotated[str, Path(pattern=r"^[0-9]{8}$", examples=["12345607"])]
+Today = Annotated[dt.date | None, Query(description="The day to count from (default: today, UTC)")]
+
+
 @router.get(
     "/worklists/{municipality_code}",
     summary="A municipality's suggestions awaiting review: newest first, best first within a "
@@ -179,26 +200,146 @@ async def get_order_timeline(
     responses=RESPONSES,
 )
 async def get_worklist(
-    municipality_code: Annotated[str, Path(pattern=r"^[0-9]{4}$", examples=["0751"])],
+    municipality_code: Municipality,
     request: Request,
     v: ViewsDep,
-    programme: Annotated[str | None, Query(examples=["IGU"])] = None,
-    occupation_uri: Annotated[str | None, Query()] = None,
+    programme: Annotated[Programme | None, Query(examples=["IGU"])] = None,
+    occupation_uri: Annotated[str | None, Query(max_length=300)] = None,
     postal_prefix: Annotated[str | None, Query(pattern=r"^[0-9]{1,4}$", examples=["82"])] = None,
     min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
     offset: Offset = 0,
     limit: Limit = 50,
+    as_of: Today = None,
 ) -> Response:
-    items = await queries.worklist(
-        v, municipality_code, programme, occupation_uri, postal_prefix, min_score
+    """`follow_ups_due` counts the placements due for follow-up today or earlier; see
+    `/worklists/{municipality_code}/follow-ups` for them."""
+    total, items = await queries.worklist(
+        v, municipality_code, programme, occupation_uri, postal_prefix, min_score, offset, limit
     )
+    today = as_of or _today()
+    due = await queries.follow_ups_due(v, municipality_code, today, today)
     return conditional(
         request,
         {
             "municipality_code": municipality_code,
-            "total": len(items),
+            "total": total,
             "offset": offset,
             "limit": limit,
-            "items": items[offset : offset + limit],
+            "items": items,
+            "follow_ups_due": len(due),
         },
+    )
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+@router.get(
+    "/worklists/{municipality_code}/follow-ups",
+    summary="Placements due for follow-up: monthly in the first six months, and three months "
+    "before an IGU ends (soonest first)",
+    responses=RESPONSES,
+)
+async def get_follow_ups(
+    municipality_code: Municipality,
+    request: Request,
+    v: ViewsDep,
+    as_of: Today = None,
+    within_days: Annotated[
+        int, Query(ge=0, le=366, description="Also list what falls due this many days ahead")
+    ] = 14,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> Response:
+    today = as_of or _today()
+    until = today + dt.timedelta(days=within_days)
+    due = await queries.follow_ups_due(v, municipality_code, until, today)
+    return conditional(
+        request,
+        {
+            "municipality_code": municipality_code,
+            "as_of": today.isoformat(),
+            "until": until.isoformat(),
+            "total": len(due),
+            "offset": offset,
+            "limit": limit,
+            "items": due[offset : offset + limit],
+        },
+    )
+
+
+@router.get(
+    "/employers/{cvr}",
+    summary="An employer and its own job orders (status, positions, presented candidates)",
+    responses=RESPONSES,
+)
+async def get_employer(cvr: Cvr, request: Request, v: ViewsDep) -> Response:
+    doc = await queries.employer(v, cvr)
+    if doc is None:
+        raise _not_found("employer", cvr)
+    return conditional(request, doc)
+
+
+@router.get(
+    "/employers/{cvr}/candidates",
+    summary="The candidates presented to the employer, with only the card fields each "
+    "citizen consented to share with it",
+    responses=RESPONSES,
+)
+async def get_employer_candidates(
+    cvr: Cvr,
+    request: Request,
+    v: ViewsDep,
+    job_order_id: Annotated[str | None, Query(max_length=64)] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> Response:
+    if await queries.employer(v, cvr) is None:
+        raise _not_found("employer", cvr)
+    candidates = await queries.employer_candidates(v, cvr, job_order_id)
+    return conditional(
+        request,
+        {
+            "cvr": cvr,
+            "total": len(candidates),
+            "offset": offset,
+            "limit": limit,
+            "candidates": candidates[offset : offset + limit],
+        },
+    )
+
+
+Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
+
+
+@router.get(
+    "/kpis/{municipality_code}",
+    summary="Key figures per month: job orders with suggestions, presentations and hires "
+    "within 3 months; placements by programme; outcomes; time to placement; jobpakker",
+    responses=RESPONSES,
+)
+async def get_kpis(
+    municipality_code: Municipality,
+    request: Request,
+    v: ViewsDep,
+    first: Annotated[Month, Query(alias="from")] = None,
+    last: Annotated[Month, Query(alias="to")] = None,
+    as_of: Today = None,
+) -> Response:
+    """Months default to the twelve up to this one. Orders count in the month they were
+    posted; a month's hire share is final once `hire_window_closed` is true."""
+    today = as_of or _today()
+    last = last or f"{today.year:04d}-{today.month:02d}"
+    if first is None:
+        year, month = (int(x) for x in last.split("-"))
+        first = month_of(add_months(dt.date(year, month, 1), -11))
+    if first > last:
+        raise HTTPException(422, detail=[{"field": "from", "reason": "from must not be after to"}])
+    if len(months_between(first, last)) > 120:
+        raise HTTPException(422, detail=[{"field": "from", "reason": "at most 120 months"}])
+    months = await queries.kpis(v, municipality_code, first, last, today)
+    return conditional(
+        request,
+        {"municipality_code": municipality_code, "from": first, "to": last, "months": months},
     )

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
+from schemas.citizens import DEFAULT_SHARED_FIELDS
+from services.profiles.followups import open_follow_ups
+from services.profiles.kpis import collect, monthly, months_between
 from services.profiles.projections import keys
 
 
@@ -33,6 +37,19 @@ class Views:
     async def zrevrange(self, key: str, start: int, end: int) -> list[Any]:
         raw: list[Any] = await self.redis.zrevrange(self.prefix + key, start, end)
         return raw
+
+    async def zrange_withscores(self, key: str) -> list[tuple[str, float]]:
+        raw: list[Any] = await self.redis.zrange(self.prefix + key, 0, -1, withscores=True)
+        return [(text(member), float(score)) for member, score in raw]
+
+    async def hmget(self, key: str, fields: list[Any]) -> list[Any]:
+        if not fields:
+            return []
+        raw: list[Any] = await self.redis.hmget(self.prefix + key, fields)
+        return raw
+
+    async def hkeys(self, key: str) -> list[str]:
+        return [text(k) for k in await self.redis.hkeys(self.prefix + key)]
 
 
 def _decode(raw: Mapping[Any, Any]) -> dict[str, Any]:
@@ -139,20 +156,161 @@ async def worklist(
     occupation_uri: str | None,
     postal_prefix: str | None,
     min_score: float,
-) -> list[dict[str, Any]]:
-    """Suggestions awaiting review in one municipality: newest day first, best first within."""
-    docs = [json.loads(v) for v in (await v.hgetall(keys.WORKLIST)).values()]
+    offset: int,
+    limit: int,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Suggestions awaiting review in one municipality, newest day first and best first
+    within a day: (how many match, one page of them)."""
+    ranked = (
+        keys.worklist_programme(municipality_code, programme)
+        if programme
+        else keys.worklist(municipality_code)
+    )
+    docs_key = keys.worklist_docs(municipality_code)
+    if occupation_uri is None and postal_prefix is None and min_score <= 0:
+        # The sorted set already holds the order: read one page only.
+        total = await v.zcard(ranked)
+        ids = await v.zrevrange(ranked, offset, offset + limit - 1)
+        return total, _loaded(await v.hmget(docs_key, ids))
+    docs = _loaded(await v.hmget(docs_key, await v.zrevrange(ranked, 0, -1)))
     keep = [
         d
         for d in docs
-        if d.get("municipality_code") == municipality_code
-        and (programme is None or d.get("programme") == programme)
-        and (occupation_uri is None or d.get("occupation_uri") == occupation_uri)
+        if (occupation_uri is None or d.get("occupation_uri") == occupation_uri)
         and (
             postal_prefix is None
             or str(d.get("worksite_postal_code") or "").startswith(postal_prefix)
         )
         and d["score"] >= min_score
     ]
-    keep.sort(key=lambda d: (d["suggested_at"][:10], d["score"], d["suggestion_id"]), reverse=True)
-    return keep
+    return len(keep), keep[offset : offset + limit]
+
+
+def _loaded(raw: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(doc) for doc in raw if doc is not None]
+
+
+async def follow_ups_due(
+    v: Views, municipality_code: str, until: dt.date, today: dt.date
+) -> list[dict[str, Any]]:
+    """Active placements of the municipality with a follow-up due by `until`, soonest first."""
+    placements = _placements(await v.hgetall(keys.follow_ups(municipality_code)))
+    citizens = [p.get("citizen_id", "") for p in placements]
+    erased = await v.hmget(keys.ERASED, citizens)
+    out = []
+    for placement, gone in zip(placements, erased, strict=True):
+        if gone is not None:
+            continue
+        for due in open_follow_ups(placement, until):
+            out.append(
+                {
+                    "placement_id": placement["placement_id"],
+                    "citizen_id": placement.get("citizen_id"),
+                    "job_order_id": placement.get("job_order_id"),
+                    "placement_type": placement.get("placement_type"),
+                    "start_date": placement.get("start_date"),
+                    "end_date": placement.get("end_date"),
+                    "due_date": due.date.isoformat(),
+                    "reason": due.reason,
+                    "overdue": due.date < today,
+                    "last_follow_up": (placement["follow_ups"] or [None])[-1],
+                }
+            )
+    out.sort(key=lambda d: (d["due_date"], d["placement_id"]))
+    return out
+
+
+async def employer(v: Views, cvr: str) -> dict[str, Any] | None:
+    """The employer and its own job orders, newest first."""
+    registered = _decode(await v.hgetall(keys.employer(cvr)))
+    orders = []
+    for job_order_id in await v.hkeys(keys.employer_orders(cvr)):
+        doc = await job_order(v, job_order_id)
+        if doc is None or doc.get("employer_cvr") != cvr:  # moved to another employer
+            continue
+        order = doc.get("order", {})
+        orders.append(
+            {
+                "job_order_id": job_order_id,
+                "title": order.get("title"),
+                "programme": order.get("programme"),
+                "status": doc.get("status"),
+                "positions": doc["positions"],
+                "presented_candidates": len(doc["presented"]),
+                "updated_at": doc.get("updated_at"),
+            }
+        )
+    if not registered and not orders:
+        return None
+    orders.sort(key=lambda o: (o["updated_at"] or "", o["job_order_id"]), reverse=True)
+    return {"cvr": cvr, "name": registered.get("name"), "job_orders": orders}
+
+
+async def employer_candidates(v: Views, cvr: str, job_order_id: str | None) -> list[dict[str, Any]]:
+    """Only the candidates presented to this employer, each with only the card fields the
+    citizen's consent for this employer shares (none once it is withdrawn)."""
+    presented = [
+        json.loads(doc) for doc in (await v.hgetall(keys.employer_candidates(cvr))).values()
+    ]
+    out = []
+    for doc in presented:
+        if job_order_id is not None and doc["job_order_id"] != job_order_id:
+            continue
+        cid, oid = doc["citizen_id"], doc["job_order_id"]
+        card = _decode(await v.hgetall(keys.citizen(cid))).get("card")
+        consents = _decode(await v.hgetall(keys.citizen_consents(cid))).values()
+        fields = shared_fields(consents, cvr)
+        reviews = _latest(await v.hgetall(keys.order_reviews(oid)), "citizen_id")
+        review = next((r for r in reviews if r["citizen_id"] == cid), {})
+        out.append(
+            {
+                "job_order_id": oid,
+                "citizen_id": cid,
+                "presented_at": doc["at"],
+                "status": review.get("status", "presented"),
+                "consent": "given" if fields is not None and card else "withdrawn",
+                "shared_fields": sorted(fields or []) if card else [],
+                "profile": candidate_profile(card, fields) if card and fields else None,
+            }
+        )
+    out.sort(key=lambda c: (c["presented_at"], c["citizen_id"]), reverse=True)
+    return out
+
+
+def shared_fields(consents: Iterable[dict[str, Any]], cvr: str) -> set[str] | None:
+    """The fields the citizen's standing consents share with this employer; None: no consent."""
+    out: set[str] | None = None
+    for consent in consents:
+        if consent.get("scope") == "all" or consent.get("employer_cvr") == cvr:
+            named = consent.get("shared_fields")
+            out = (out or set()) | set(named if named is not None else DEFAULT_SHARED_FIELDS)
+    return out
+
+
+def candidate_profile(card: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+    """The card as an employer may see it: never notes, programme status or birth year."""
+    views: dict[str, Any] = {
+        "skills": lambda: [s["label"] for s in card.get("skills", [])],
+        "experience": lambda: [
+            {"title": e["title"], "years": e["years"]} for e in card.get("experience", [])
+        ],
+        "danish": lambda: card.get("danish"),
+        "education": lambda: card.get("education"),
+        "driving_licences": lambda: card.get("driving_licences", []),
+        "certificates": lambda: card.get("certificates", []),
+        "availability": lambda: card.get("availability"),
+        "job_wishes": lambda: [w["title"] for w in card.get("job_wishes", [])],
+        "postal_code": lambda: card.get("location", {}).get("postal_code"),
+    }
+    return {name: views[name]() for name in sorted(fields) if name in views}
+
+
+async def kpis(
+    v: Views, municipality_code: str, first: str, last: str, today: dt.date
+) -> list[dict[str, Any]]:
+    posted = await v.zrange_withscores(keys.kpi_orders(municipality_code))
+    facts = {
+        text(k): text(val)
+        for k, val in (await v.hgetall(keys.kpi_facts(municipality_code))).items()
+    }
+    return monthly(collect(posted, facts), months_between(first, last), today)

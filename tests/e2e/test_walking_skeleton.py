@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from schemas.citizens import DEFAULT_SHARED_FIELDS
 from schemas.topics import DEAD_LETTER, JOB_ORDERS
 from services.common.kafka import make_producer
 from services.demo import example_documents
@@ -240,3 +241,40 @@ def test_the_consultants_worklist(stack: Stack) -> None:
     assert {i["worksite_postal_code"][:2] for i in kitchen["items"]} <= {"80"}
     assert httpx.get(f"{profiles}/v1/worklists/0101", timeout=5).json()["total"] == 0
     assert httpx.get(f"{profiles}/v1/worklists/abc", timeout=5).status_code == 422
+
+
+def test_employers_see_their_orders_and_only_consented_fields(stack: Stack) -> None:
+    events, profiles = stack.urls["events"], stack.urls["profiles"]
+    employer = _poll(
+        f"{profiles}/v1/employers/12345607",
+        lambda d: any(o["presented_candidates"] for o in d["job_orders"]),
+    )
+    lager = next(o for o in employer["job_orders"] if o["job_order_id"] == "jo-4410-aarhus-lager")
+    assert lager["status"] == "open" and lager["positions"]["open"] == 2
+    assert all(o["job_order_id"] != "jo-4411-aarhus-kantine" for o in employer["job_orders"])
+
+    url = f"{profiles}/v1/employers/12345607/candidates"
+    (candidate,) = httpx.get(url, timeout=5).json()["candidates"]
+    assert candidate["citizen_id"] == "cit-7f3a9c2e" and candidate["consent"] == "given"
+    # No fields named in the consent: the professional profile, not where she lives.
+    assert set(candidate["profile"]) == set(DEFAULT_SHARED_FIELDS)
+    assert candidate["profile"]["certificates"] == ["truckcertifikat"]
+
+    citizen = httpx.get(f"{profiles}/v1/citizens/cit-7f3a9c2e", timeout=5).json()
+    consent_id = citizen["consents"][0]["consent_id"]
+    gone = httpx.delete(f"{events}/v1/citizens/cit-7f3a9c2e/consents/{consent_id}", timeout=5)
+    assert gone.status_code == 202, gone.text
+    token = {"min_position": gone.json()["read_token"]}
+    (withdrawn,) = httpx.get(url, params=token, timeout=10).json()["candidates"]
+    assert withdrawn["consent"] == "withdrawn" and withdrawn["profile"] is None
+
+    narrow = {"consent_id": "c-narrow", "scope": "employer", "employer_cvr": "12345607"}
+    narrow["shared_fields"] = ["skills", "danish"]  # type: ignore[assignment]
+    given = httpx.post(f"{events}/v1/citizens/cit-7f3a9c2e/consents", json=narrow, timeout=5)
+    assert given.status_code == 202, given.text
+    token = {"min_position": given.json()["read_token"]}
+    (again,) = httpx.get(url, params=token, timeout=10).json()["candidates"]
+    assert set(again["profile"]) == {"skills", "danish"}
+
+    assert httpx.get(f"{profiles}/v1/employers/99999999", timeout=5).status_code == 404
+    assert httpx.get(f"{profiles}/v1/employers/123", timeout=5).status_code == 422

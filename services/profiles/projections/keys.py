@@ -67,5 +67,40 @@ def citizen_consents(citizen_id: str) -> str:
     return f"citizen:{citizen_id}:consents"
 
 
-WORKLIST = "worklist"
+def worklist(municipality: str) -> str:
+    """Suggestions awaiting review, scored newest day first then best (sorted set)."""
+    return f"worklist:{municipality}"
+
+
+def worklist_programme(municipality: str, programme: str) -> str:
+    return f"worklist:{municipality}:programme:{programme}"
+
+
+def worklist_docs(municipality: str) -> str:
+    return f"worklist:{municipality}:docs"
+
+
+def follow_ups(municipality: str) -> str:
+    """Placements of the municipality: starts, follow-ups and ends (hash, field per fact)."""
+    return f"follow-ups:{municipality}"
+
+
+def employer_orders(cvr: str) -> str:
+    return f"employer:{cvr}:orders"
+
+
+def employer_candidates(cvr: str) -> str:
+    return f"employer:{cvr}:candidates"
+
+
+def kpi_orders(municipality: str) -> str:
+    """Job orders of the municipality scored by when they were posted (sorted set)."""
+    return f"kpi:{municipality}:orders"
+
+
+def kpi_facts(municipality: str) -> str:
+    """What became of each order: suggested, presented, hired, placements (hash)."""
+    return f"kpi:{municipality}:facts"
+
+
 ERASED = "erased"

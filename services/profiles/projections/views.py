@@ -11,8 +11,9 @@ gives the same view.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Any
+from typing import Any, get_args
 
 from schemas.citizens import (
     CitizenAvailabilityChanged,
@@ -23,7 +24,13 @@ from schemas.citizens import (
     ErasureRequested,
 )
 from schemas.envelope import Event
-from schemas.jobs import EmployerRegistered, JobOrderClosed, JobOrderPosted, JobOrderUpdated
+from schemas.jobs import (
+    EmployerRegistered,
+    JobOrderClosed,
+    JobOrderPosted,
+    JobOrderUpdated,
+    Programme,
+)
 from schemas.placements import (
     CandidatePresented,
     EmployerDecisionRecorded,
@@ -48,6 +55,8 @@ from services.profiles.projections.writes import (
     ZRemove,
 )
 
+PROGRAMMES: tuple[str, ...] = get_args(Programme)
+
 # Each view and the topics it is built from: its consumer lag is theirs.
 SOURCES: dict[str, tuple[str, ...]] = {
     "citizens": (CITIZENS.name, PLACEMENTS.name),
@@ -67,10 +76,8 @@ def dump(doc: Any) -> str:
 def _fields(event: Event, **values: Any) -> tuple[tuple[str, str], ...]:
     values["updated_at"] = event.occurred_at.isoformat()
     values["last_event_type"] = event.event_type
-    return tuple(
-        (name, value if isinstance(value, str) else dump(value))
-        for name, value in sorted(values.items())
-    )
+    # Every value as JSON, strings too: a CVR or a postal code must not come back a number.
+    return tuple((name, dump(value)) for name, value in sorted(values.items()))
 
 
 def timeline(event: Event) -> list[Write]:
@@ -132,15 +139,26 @@ def _current(event: Event) -> list[Write]:
     if isinstance(p, EmployerRegistered):
         return [HashUpdate(keys.employer(p.cvr), _fields(event, cvr=p.cvr, name=p.name))]
     if isinstance(p, JobOrderPosted | JobOrderUpdated):
+        muni, cvr = p.order.municipality_code, p.order.employer.cvr
         fields = _fields(
             event,
             job_order_id=p.job_order_id,
             version=p.version,
             status="open",
+            municipality_code=muni,
+            employer_cvr=cvr,
             order=p.order.model_dump(mode="json"),
             links=[link.model_dump(mode="json") for link in p.links],
         )
-        return [HashUpdate(keys.job_order(p.job_order_id), fields)]
+        writes: list[Write] = [
+            HashUpdate(keys.job_order(p.job_order_id), fields),
+            HashSet(keys.employer_orders(cvr), p.job_order_id, event.occurred_at.isoformat()),
+            HashSet(keys.kpi_facts(muni), f"{p.job_order_id}:programme", p.order.programme),
+        ]
+        if isinstance(p, JobOrderPosted):
+            at = event.occurred_at.timestamp()
+            writes.append(ZAdd(keys.kpi_orders(muni), p.job_order_id, at))
+        return writes
     if isinstance(p, JobOrderClosed):
         status = f"closed_{p.reason}"
         return [HashUpdate(keys.job_order(p.job_order_id), _fields(event, status=status))]
@@ -177,12 +195,24 @@ def _current(event: Event) -> list[Write]:
                 "worksite_postal_code": p.worksite_postal_code,
             }
         )
-        return [
+        writes = [
             ZAdd(keys.order_ranking(p.job_order_id), p.citizen_id, p.score),
             HashSet(keys.order_suggestions(p.job_order_id), p.citizen_id, doc),
             HashSet(keys.citizen_suggestions(p.citizen_id), p.job_order_id, doc),
-            HashSet(keys.WORKLIST, p.suggestion_id, pending),
         ]
+        where = event.municipality_code
+        if where is None:  # written before events carried the order's municipality
+            return writes
+        muni = where
+        rank = worklist_rank(event.occurred_at.date(), p.score)
+        writes += [
+            HashSet(keys.worklist_docs(muni), p.suggestion_id, pending),
+            ZAdd(keys.worklist(muni), p.suggestion_id, rank),
+            HashSet(keys.kpi_facts(muni), f"{p.job_order_id}:suggested", "1"),
+        ]
+        if p.programme:
+            writes.append(ZAdd(keys.worklist_programme(muni, p.programme), p.suggestion_id, rank))
+        return writes
     if isinstance(p, ModelEvaluated | FairnessReported):
         kind = "model" if isinstance(p, ModelEvaluated) else "fairness"
         report = {
@@ -197,7 +227,7 @@ def _current(event: Event) -> list[Write]:
             ZRemove(keys.order_ranking(p.job_order_id), p.citizen_id),
             HashDelete(keys.order_suggestions(p.job_order_id), p.citizen_id),
             HashDelete(keys.citizen_suggestions(p.citizen_id), p.job_order_id),
-            HashDelete(keys.WORKLIST, p.suggestion_id),
+            *_off_worklist(event.municipality_code, p.suggestion_id),
         ]
     return _lifecycle(event)
 
@@ -227,10 +257,16 @@ def _lifecycle(event: Event) -> list[Write]:
         if isinstance(p, SuggestionRejected):
             doc |= {"reason_code": p.reason_code, "reason_text": p.reason_text}
         # Reviewed: off the consultants' worklist.
-        return [
+        writes = [
             *_review(p.job_order_id, p.citizen_id, doc),
-            HashDelete(keys.WORKLIST, p.suggestion_id),
+            *_off_worklist(event.municipality_code, p.suggestion_id),
         ]
+        if isinstance(p, CandidatePresented):
+            presented = {**doc, "job_order_id": p.job_order_id, "citizen_id": p.citizen_id}
+            field = f"{p.job_order_id}:{p.citizen_id}"
+            writes.append(HashSet(keys.employer_candidates(p.employer_cvr), field, dump(presented)))
+            writes += _kpi(event, f"{p.job_order_id}:presented", "1")
+        return writes
     if isinstance(p, EmployerDecisionRecorded):
         decided = {
             **base,
@@ -238,17 +274,27 @@ def _lifecycle(event: Event) -> list[Write]:
             "reason": p.reason,
             "suggestion_id": p.suggestion_id,
         }
-        return _review(p.job_order_id, p.citizen_id, decided)
+        writes = _review(p.job_order_id, p.citizen_id, decided)
+        if p.decision == "hired":
+            day = event.occurred_at.date().isoformat()
+            writes += _kpi(event, f"{p.job_order_id}:hired:{p.citizen_id}", day)
+        return writes
     if isinstance(p, PlacementStarted):
         doc = {**base, **p.model_dump(mode="json"), "status": "active"}
-        return _placement(p.job_order_id, p.citizen_id, f"{p.placement_id}:started", doc)
+        fact = {"placement_type": p.placement_type, "start_date": p.start_date.isoformat()}
+        return _placement(event, f"{p.placement_id}:started", doc) + _kpi(
+            event, f"{p.job_order_id}:placement:{p.placement_id}", dump(fact)
+        )
     if isinstance(p, FollowUpRecorded):
         doc = {**base, **p.model_dump(mode="json")}
         field = f"{p.placement_id}:follow-up:{p.date.isoformat()}:{event.event_id}"
-        return _placement(p.job_order_id, p.citizen_id, field, doc)
+        return _placement(event, field, doc)
     if isinstance(p, PlacementEnded):
         doc = {**base, **p.model_dump(mode="json"), "status": "ended"}
-        return _placement(p.job_order_id, p.citizen_id, f"{p.placement_id}:ended", doc)
+        fact = {"outcome": p.outcome, "end_date": p.end_date.isoformat()}
+        return _placement(event, f"{p.placement_id}:ended", doc) + _kpi(
+            event, f"{p.job_order_id}:ended:{p.placement_id}", dump(fact)
+        )
     if isinstance(p, ConsentGiven):
         doc = {**base, **p.model_dump(mode="json")}
         return [HashSet(keys.citizen_consents(p.citizen_id), p.consent_id, dump(doc))]
@@ -266,8 +312,36 @@ def _review(job_order_id: str, citizen_id: str, doc: dict[str, Any]) -> list[Wri
     ]
 
 
-def _placement(job_order_id: str, citizen_id: str, field: str, doc: dict[str, Any]) -> list[Write]:
+def _placement(event: Event, field: str, doc: dict[str, Any]) -> list[Write]:
+    """The placement fact in the order's and the citizen's views, and in the municipality's
+    follow-up list."""
+    p = event.payload
+    assert isinstance(p, PlacementStarted | FollowUpRecorded | PlacementEnded)
+    writes: list[Write] = [
+        HashSet(keys.order_placements(p.job_order_id), field, dump(doc)),
+        HashSet(keys.citizen_placements(p.citizen_id), field, dump(doc)),
+    ]
+    if event.municipality_code:
+        writes.append(HashSet(keys.follow_ups(event.municipality_code), field, dump(doc)))
+    return writes
+
+
+def _kpi(event: Event, field: str, value: str) -> list[Write]:
+    muni = event.municipality_code
+    return [HashSet(keys.kpi_facts(muni), field, value)] if muni else []
+
+
+def worklist_rank(day: dt.date, score: float) -> float:
+    """Newest day first, then best score: one sorted-set score for both."""
+    return day.toordinal() * 10 + score
+
+
+def _off_worklist(municipality: str | None, suggestion_id: str) -> list[Write]:
+    if municipality is None:
+        return []
     return [
-        HashSet(keys.order_placements(job_order_id), field, dump(doc)),
-        HashSet(keys.citizen_placements(citizen_id), field, dump(doc)),
+        HashDelete(keys.worklist_docs(municipality), suggestion_id),
+        ZRemove(keys.worklist(municipality), suggestion_id),
+        # Blind removal from every programme's list: no need to know which one it was in.
+        *(ZRemove(keys.worklist_programme(municipality, g), suggestion_id) for g in PROGRAMMES),
     ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from services.profiles.queries import _latest, _placements
+from schemas.citizens import DEFAULT_SHARED_FIELDS
+from services.profiles.queries import _latest, _placements, candidate_profile, shared_fields
 
 
 def test_placements_merge_start_follow_ups_and_end() -> None:
@@ -40,3 +41,31 @@ def test_latest_review_with_history() -> None:
         ("cit-1", "presented", ["accepted", "presented"]),
         ("cit-2", "rejected", ["rejected"]),
     ]
+
+
+def test_employers_see_only_the_consented_fields() -> None:
+    card = {
+        "skills": [{"label": "Truck"}],
+        "experience": [{"title": "Lagerarbejder", "years": 2.0, "country": "SY"}],
+        "danish": {"cefr": "A2"},
+        "programme": {"birth_year": 1990},
+        "notes": "private",
+        "location": {"postal_code": "8200"},
+    }
+    assert shared_fields([], "12345607") is None
+    assert shared_fields([{"scope": "employer", "employer_cvr": "87654303"}], "12345607") is None
+    mine = [{"scope": "employer", "employer_cvr": "12345607", "shared_fields": ["skills"]}]
+    assert shared_fields(mine, "12345607") == {"skills"}
+    everyone = shared_fields([{"scope": "all", "shared_fields": None}], "12345607")
+    assert everyone == set(DEFAULT_SHARED_FIELDS) and "postal_code" not in everyone
+    profile = candidate_profile(card, everyone)
+    assert profile["skills"] == ["Truck"] and profile["experience"][0] == {
+        "title": "Lagerarbejder",
+        "years": 2.0,
+    }
+    assert "notes" not in profile and "programme" not in profile
+    assert "postal_code" not in profile
+    assert candidate_profile(card, {"skills", "postal_code"}) == {
+        "postal_code": "8200",
+        "skills": ["Truck"],
+    }

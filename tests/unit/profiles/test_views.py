@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas.citizens import CompetenceCard, CompetenceCardRegistered, ErasureRequested
 from schemas.envelope import SYSTEM_MATCHING, Actor, Event
 from schemas.jobs import JobOrderClosed
-from schemas.placements import PlacementSuggested, Reason, SuggestionRetracted
+from schemas.placements import (
+    PlacementStarted,
+    PlacementSuggested,
+    Reason,
+    SuggestionAccepted,
+    SuggestionRetracted,
+)
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
-from services.profiles.projections.views import project
+from services.profiles.projections.views import project, worklist_rank
 from services.profiles.projections.writes import HashDelete, HashSet, HashUpdate, ZAdd, ZRemove
 
 T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
@@ -75,7 +82,8 @@ def test_closing_an_order_sets_its_status() -> None:
         occurred_at=T0,
     )
     write, entry = project(event)
-    assert isinstance(write, HashUpdate) and dict(write.fields)["status"] == "closed_filled"
+    assert isinstance(write, HashUpdate)
+    assert json.loads(dict(write.fields)["status"]) == "closed_filled"
     assert isinstance(entry, ZAdd) and entry.key == keys.order_timeline("jo-1")
 
 
@@ -129,3 +137,41 @@ def test_writes_about_an_erased_citizen_are_dropped_whatever_the_order() -> None
     other = ProfileProjection()
     assert any(w.key.startswith(keys.citizen("cit-1") + ":") for w in other(_suggested()))
     assert other(erased) == erasure_writes
+
+
+def test_per_municipality_views_are_keyed_by_the_events_municipality() -> None:
+    suggested = _suggested().model_copy(update={"municipality_code": "0851"})
+    writes = project(suggested)
+    rank = worklist_rank(T0.date(), 0.8)
+    assert ZAdd(keys.worklist("0851"), "sug-1", rank) in writes
+    assert HashSet(keys.kpi_facts("0851"), "jo-1:suggested", "1") in writes
+    assert not any(w.key.startswith("worklist") for w in project(_suggested())), "no municipality"
+    # Newer days rank above better scores of older days.
+    assert worklist_rank(T0.date(), 0.1) > worklist_rank(T0.date().replace(day=23), 0.99)
+
+    accepted = Event.new(
+        SuggestionAccepted(job_order_id="jo-1", citizen_id="cit-1", suggestion_id="sug-1"),
+        actor=Actor(role="consultant", id="k"),
+        occurred_at=T0,
+        municipality_code="0851",
+    )
+    off = project(accepted)
+    assert ZRemove(keys.worklist("0851"), "sug-1") in off
+    assert ZRemove(keys.worklist_programme("0851", "IGU"), "sug-1") in off
+    assert HashDelete(keys.worklist_docs("0851"), "sug-1") in off
+
+    started = Event.new(
+        PlacementStarted(
+            job_order_id="jo-1",
+            citizen_id="cit-1",
+            placement_id="plc-1",
+            placement_type="IGU",
+            start_date=T0.date(),
+            weekly_hours_work=29,
+        ),
+        actor=Actor(role="consultant", id="k"),
+        occurred_at=T0,
+        municipality_code="0851",
+    )
+    keyed = {w.key for w in project(started)}
+    assert {keys.follow_ups("0851"), keys.kpi_facts("0851"), keys.order_placements("jo-1")} <= keyed

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from schemas.common import MUNICIPALITY_CODES
 from schemas.jobs import Programme
-from services.profiles import keyspace, queries
+from services.profiles import examples, keyspace, queries
 from services.profiles.consistency import conditional, parse_positions, wait_until
 from services.profiles.followups import add_months
 from services.profiles.kpis import month_of, months_between
@@ -197,7 +197,7 @@ Today = Annotated[dt.date | None, Query(description="The day to count from (defa
     "/worklists/{municipality_code}",
     summary="A municipality's suggestions awaiting review: newest first, best first within a "
     "day; filter by programme, occupation, postal area and score",
-    responses=RESPONSES,
+    responses={**RESPONSES, **examples.ok(examples.WORKLIST)},
 )
 async def get_worklist(
     municipality_code: Municipality,
@@ -239,7 +239,7 @@ def _today() -> dt.date:
     "/worklists/{municipality_code}/follow-ups",
     summary="Placements due for follow-up: monthly in the first six months, and three months "
     "before an IGU ends (soonest first)",
-    responses=RESPONSES,
+    responses={**RESPONSES, **examples.ok(examples.FOLLOW_UPS)},
 )
 async def get_follow_ups(
     municipality_code: Municipality,
@@ -285,7 +285,7 @@ async def get_employer(cvr: Cvr, request: Request, v: ViewsDep) -> Response:
     "/employers/{cvr}/candidates",
     summary="The candidates presented to the employer, with only the card fields each "
     "citizen consented to share with it",
-    responses=RESPONSES,
+    responses={**RESPONSES, **examples.ok(examples.CANDIDATES)},
 )
 async def get_employer_candidates(
     cvr: Cvr,
@@ -317,7 +317,7 @@ Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examp
     "/kpis/{municipality_code}",
     summary="Key figures per month: job orders with suggestions, presentations and hires "
     "within 3 months; placements by programme; outcomes; time to placement; jobpakker",
-    responses=RESPONSES,
+    responses={**RESPONSES, **examples.ok(examples.KPIS)},
 )
 async def get_kpis(
     municipality_code: Municipality,

@@ -1,0 +1,24 @@
+"""The query API documents its views with examples (what /docs shows)."""
+
+from __future__ import annotations
+
+from services.profiles.app import create_app
+from services.profiles.settings import ProfilesSettings
+
+
+def test_openapi_has_examples_and_documents_errors() -> None:
+    settings = ProfilesSettings(kafka_bootstrap_servers="127.0.0.1:1", redis_url="redis://x:1/0")
+    paths = create_app(settings).openapi()["paths"]  # no connection: lifespan does not run
+    for path in (
+        "/v1/worklists/{municipality_code}",
+        "/v1/worklists/{municipality_code}/follow-ups",
+        "/v1/employers/{cvr}/candidates",
+        "/v1/kpis/{municipality_code}",
+    ):
+        get = paths[path]["get"]
+        assert get["responses"]["200"]["content"]["application/json"]["example"], path
+        assert {"304", "404", "504"} <= set(get["responses"]), path
+    params = {p["name"]: p for p in paths["/v1/worklists/{municipality_code}"]["get"]["parameters"]}
+    assert {"programme", "occupation_uri", "postal_prefix", "min_score", "min_position"} <= set(
+        params
+    )

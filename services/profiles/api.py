@@ -11,7 +11,12 @@ from redis.asyncio import Redis
 from schemas.common import MUNICIPALITY_CODES
 from schemas.jobs import Programme
 from services.profiles import examples, keyspace, queries
-from services.profiles.consistency import conditional, parse_positions, wait_until
+from services.profiles.consistency import (
+    conditional,
+    conditional_raw,
+    parse_positions,
+    wait_until,
+)
 from services.profiles.followups import add_months
 from services.profiles.kpis import month_of, months_between
 from services.profiles.projections import keys
@@ -89,15 +94,15 @@ async def get_suggestions(
     v: ViewsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Response:
-    order = await queries.job_order(v, job_order_id)
-    if order is None:
+    status = await queries.order_status(v, job_order_id)
+    if status is None:
         raise _not_found("job order", job_order_id)
     ranked = await queries.job_order_suggestions(v, job_order_id)
     return conditional(
         request,
         {
             "job_order_id": job_order_id,
-            "status": order.get("status"),
+            "status": status,
             "total": len(ranked),
             "suggestions": ranked[:limit],
         },
@@ -209,26 +214,13 @@ async def get_worklist(
     min_score: Annotated[float, Query(ge=0, le=1)] = 0.0,
     offset: Offset = 0,
     limit: Limit = 50,
-    as_of: Today = None,
 ) -> Response:
-    """`follow_ups_due` counts the placements due for follow-up today or earlier; see
-    `/worklists/{municipality_code}/follow-ups` for them."""
+    """Placements due for follow-up are at `/worklists/{municipality_code}/follow-ups`."""
     total, items = await queries.worklist(
         v, municipality_code, programme, occupation_uri, postal_prefix, min_score, offset, limit
     )
-    today = as_of or _today()
-    due = await queries.follow_ups_due(v, municipality_code, today, today)
-    return conditional(
-        request,
-        {
-            "municipality_code": municipality_code,
-            "total": total,
-            "offset": offset,
-            "limit": limit,
-            "items": items,
-            "follow_ups_due": len(due),
-        },
-    )
+    head = {"municipality_code": municipality_code, "total": total, "offset": offset}
+    return conditional_raw(request, {**head, "limit": limit}, "items", items)
 
 
 def _today() -> dt.date:

@@ -9,7 +9,6 @@ WORKLIST = {
     "total": 1,
     "offset": 0,
     "limit": 50,
-    "follow_ups_due": 2,
     "items": [
         {
             "suggestion_id": "sug-3f9a1c",

@@ -48,6 +48,7 @@ class Projector:
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._on_load = on_load
         self._dead_letter_on = dead_letter
+        self._pending: asyncio.Task[None] | None = None
         self.applied = 0
         self.dead_lettered = 0
         self.running = False
@@ -105,14 +106,18 @@ class Projector:
                         self.highwater[(tp.topic, tp.partition)] = hw
                 if batch:
                     await self._apply(batch, producer)
+                else:
+                    await self._flush()
                 if until_caught_up and self.caught_up():
                     break
         finally:
             self.running = False
+            await self._flush()
             await consumer.stop()
             await producer.stop()
 
     async def _load(self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> None:
+        await self._flush()
         self.positions = await self._store.positions()
         self.highwater = {}
         for tp in parts:
@@ -137,8 +142,19 @@ class Projector:
                         await self._dead_letter(producer, record, str(exc))
                     self.dead_lettered += 1
                 positions[(tp.topic, tp.partition)] = record.offset + 1
+        # Redis applies this batch while the next one is fetched and projected; batches
+        # still commit one at a time, in order.
+        await self._flush()
+        self._pending = asyncio.create_task(self._commit(writes, positions))
+
+    async def _commit(self, writes: list[Write], positions: dict[TopicPartitionKey, int]) -> None:
         await self._store.apply(writes, positions)
         self.positions.update(positions)
+
+    async def _flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
 
     async def _dead_letter(
         self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], reason: str

@@ -38,6 +38,14 @@ class Views:
         raw: list[Any] = await self.redis.zrevrange(self.prefix + key, start, end)
         return raw
 
+    async def page(self, key: str, offset: int, limit: int) -> tuple[int, list[Any]]:
+        """ZCARD and one page of ZREVRANGE, in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.prefix + key)
+            pipe.zrevrange(self.prefix + key, offset, offset + limit - 1)
+            total, ids = await pipe.execute()
+        return int(total), list(ids)
+
     async def zrange_withscores(self, key: str) -> list[tuple[str, float]]:
         raw: list[Any] = await self.redis.zrange(self.prefix + key, 0, -1, withscores=True)
         return [(text(member), float(score)) for member, score in raw]
@@ -83,6 +91,12 @@ async def job_order(v: Views, job_order_id: str) -> dict[str, Any] | None:
     filled = sum(1 for p in doc["placements"] if p.get("placement_type"))
     doc["positions"] = {"total": positions, "filled": filled, "open": max(0, positions - filled)}
     return doc
+
+
+async def order_status(v: Views, job_order_id: str) -> str | None:
+    """The order's status alone (one field read); None when there is no such order."""
+    (raw,) = await v.hmget(keys.job_order(job_order_id), ["status"])
+    return None if raw is None else str(json.loads(raw))
 
 
 async def job_order_suggestions(v: Views, job_order_id: str) -> list[dict[str, Any]]:
@@ -158,9 +172,9 @@ async def worklist(
     min_score: float,
     offset: int,
     limit: int,
-) -> tuple[int, list[dict[str, Any]]]:
+) -> tuple[int, list[bytes]]:
     """Suggestions awaiting review in one municipality, newest day first and best first
-    within a day: (how many match, one page of them)."""
+    within a day: (how many match, one page of them as stored JSON)."""
     ranked = (
         keys.worklist_programme(municipality_code, programme)
         if programme
@@ -169,25 +183,24 @@ async def worklist(
     docs_key = keys.worklist_docs(municipality_code)
     if occupation_uri is None and postal_prefix is None and min_score <= 0:
         # The sorted set already holds the order: read one page only.
-        total = await v.zcard(ranked)
-        ids = await v.zrevrange(ranked, offset, offset + limit - 1)
-        return total, _loaded(await v.hmget(docs_key, ids))
-    docs = _loaded(await v.hmget(docs_key, await v.zrevrange(ranked, 0, -1)))
-    keep = [
-        d
-        for d in docs
-        if (occupation_uri is None or d.get("occupation_uri") == occupation_uri)
-        and (
-            postal_prefix is None
-            or str(d.get("worksite_postal_code") or "").startswith(postal_prefix)
-        )
-        and d["score"] >= min_score
-    ]
+        total, ids = await v.page(ranked, offset, limit)
+        return total, [doc for doc in await v.hmget(docs_key, ids) if doc is not None]
+    raw = await v.hmget(docs_key, await v.zrevrange(ranked, 0, -1))
+    keep = []
+    for doc in raw:
+        if doc is None:
+            continue
+        d = json.loads(doc)
+        if (
+            (occupation_uri is None or d.get("occupation_uri") == occupation_uri)
+            and (
+                postal_prefix is None
+                or str(d.get("worksite_postal_code") or "").startswith(postal_prefix)
+            )
+            and d["score"] >= min_score
+        ):
+            keep.append(doc)
     return len(keep), keep[offset : offset + limit]
-
-
-def _loaded(raw: list[Any]) -> list[dict[str, Any]]:
-    return [json.loads(doc) for doc in raw if doc is not None]
 
 
 async def follow_ups_due(

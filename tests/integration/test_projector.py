@@ -17,9 +17,18 @@ from schemas.envelope import Actor, Event, EventPayload
 from schemas.topics import CITIZENS, DEAD_LETTER
 from services.common.kafka import make_producer
 from services.profiles import queries
+from services.profiles.projections.writes import (
+    Delete,
+    HashDelete,
+    HashSet,
+    HashUpdate,
+    Write,
+    ZAdd,
+    ZRemove,
+)
 from services.profiles.projector import Projector
 from services.profiles.queries import Views
-from services.profiles.store import ViewStore
+from services.profiles.store import ViewStore, pack
 from tests.integration.kafka_helpers import read_all
 
 ACTOR = Actor(role="consultant", id="t")
@@ -117,3 +126,27 @@ async def test_malformed_record_goes_to_dead_letter_and_views_survive(
     assert headers["dlq_consumer"] == b"profiles"
     assert b"validation error" in headers["dlq_reason"]
     assert headers["dlq_source_topic"] == CITIZENS.name.encode()
+
+
+async def test_store_applies_atomically_and_survives_a_script_flush(redis: Redis) -> None:
+    prefix = f"jm:test-{uuid.uuid4().hex[:8]}:"
+    store = ViewStore(redis, prefix)
+    writes: list[Write] = [
+        HashUpdate("h", (("a", "1"), ("b", "ä 2"))),
+        HashSet("h", "c", "3"),
+        ZAdd("z", "m", 0.25),
+        HashDelete("h", "a"),
+    ]
+    await store.apply(writes, {("t", 0): 5})
+    await redis.script_flush()  # as after a Redis restart: the script must be loaded again
+    await store.apply([ZRemove("z", "m"), HashSet("gone", "x", "1"), Delete("gone")], {("t", 0): 7})
+    assert await redis.hgetall(prefix + "h") == {b"b": "ä 2".encode(), b"c": b"3"}
+    assert await redis.zcard(prefix + "z") == 0 and not await redis.exists(prefix + "gone")
+    assert await store.positions() == {("t", 0): 7}
+
+
+def test_pack_speaks_the_redis_protocol() -> None:
+    from redis.asyncio.connection import Connection
+
+    args = ["EVALSHA", "abc", "0", "HS", "k", "f", "væ"]
+    assert pack(args) == b"".join(Connection().pack_command(*args))

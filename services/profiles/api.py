@@ -97,16 +97,9 @@ async def get_suggestions(
     status = await queries.order_status(v, job_order_id)
     if status is None:
         raise _not_found("job order", job_order_id)
-    ranked = await queries.job_order_suggestions(v, job_order_id)
-    return conditional(
-        request,
-        {
-            "job_order_id": job_order_id,
-            "status": status,
-            "total": len(ranked),
-            "suggestions": ranked[:limit],
-        },
-    )
+    total, page = await queries.job_order_suggestions(v, job_order_id, limit)
+    head = {"job_order_id": job_order_id, "status": status, "total": total}
+    return conditional_raw(request, head, "suggestions", page)
 
 
 @router.get(

@@ -99,8 +99,19 @@ async def order_status(v: Views, job_order_id: str) -> str | None:
     return None if raw is None else str(json.loads(raw))
 
 
-async def job_order_suggestions(v: Views, job_order_id: str) -> list[dict[str, Any]]:
-    return _ranked(await v.hgetall(keys.order_suggestions(job_order_id)))
+async def job_order_suggestions(v: Views, job_order_id: str, limit: int) -> tuple[int, list[bytes]]:
+    """(how many, the best `limit`) as stored JSON with their rank added: ordered from the
+    ranking's scores alone, so no document is parsed (this is a hot path)."""
+    scored = await v.zrange_withscores(keys.order_ranking(job_order_id))
+    # Best first; ties by citizen id, as `_ranked` orders them.
+    scored.sort(key=lambda pair: (-pair[1], pair[0]))
+    ids = [cid for cid, _ in scored[:limit]]
+    docs = await v.hmget(keys.order_suggestions(job_order_id), ids)
+    page = [
+        doc[:-1] + b', "rank": %d}' % rank
+        for rank, doc in enumerate((d for d in docs if d is not None), start=1)
+    ]
+    return len(scored), page
 
 
 async def citizen(v: Views, citizen_id: str) -> dict[str, Any] | None:

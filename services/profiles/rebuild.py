@@ -102,7 +102,8 @@ async def rebuild(
 
 
 def _known(projector: Projector) -> int:
-    return projector.applied + projector.dead_lettered + projector.lag()
+    # The log's end as the fetches report it: from offset 0, that is the events to replay.
+    return max(sum(projector.highwater.values()), projector.applied + projector.dead_lettered)
 
 
 async def _report(projector: Projector, progress: Progress) -> None:

@@ -23,19 +23,15 @@ import argparse
 import asyncio
 import contextlib
 import copy
-import json
 import os
-import platform
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable without the editable install too
     sys.path.insert(0, str(REPO))
 
+import _common as common  # noqa: E402
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 import redis  # noqa: E402
@@ -77,13 +74,8 @@ REASONS = (
     ("danish", "Dansk på det krævede niveau", "Danish at the required level"),
 )
 
-err = Console(stderr=True, highlight=False)
 # Wide enough for the latency table when stdout is a file or a pipe (rich's default is 80).
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-
-
-def progress(message: str) -> None:
-    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
 
 
 # -- options ---------------------------------------------------------------------------------
@@ -236,13 +228,23 @@ class Seeded:
     final_status: dict[str, Any] = field(default_factory=dict)
 
 
-def templates(pattern: str) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(DATA.glob(pattern))]
-
-
 def pick_municipality(rng: random.Random) -> str:
     codes = list(MUNICIPALITIES)
     return rng.choices(codes, weights=[MUNICIPALITIES[c][0] for c in codes])[0]
+
+
+def variant(
+    docs: list[dict[str, Any]], i: int, rng: random.Random, id_field: str, id_value: str, where: str
+) -> tuple[dict[str, Any], str]:
+    """A copy of the i-th template doc (round robin) with `id_field` set to `id_value`, in a
+    municipality picked by its share and at one of its postal codes (in `doc[where]`).
+    Returns (doc, municipality)."""
+    doc = copy.deepcopy(docs[i % len(docs)])
+    code = pick_municipality(rng)
+    doc[id_field] = id_value
+    doc["municipality_code"] = code
+    doc[where]["postal_code"] = rng.choice(MUNICIPALITIES[code][1])
+    return doc, code
 
 
 def build_events(opts: Options) -> tuple[list[Event], list[str], int]:
@@ -254,14 +256,10 @@ def build_events(opts: Options) -> tuple[list[Event], list[str], int]:
     employer = Actor(role="employer", id="bench-employer")
     events: list[Event] = []
 
-    card_tpl = templates("competence_card_*.json")
+    card_tpl = common.read_json_docs(DATA, "competence_card_*.json")
     citizens: list[str] = []
     for i in range(opts.cards):
-        doc = copy.deepcopy(card_tpl[i % len(card_tpl)])
-        code = pick_municipality(rng)
-        doc["citizen_id"] = f"cit-bench-c{i:05d}"
-        doc["municipality_code"] = code
-        doc["location"]["postal_code"] = rng.choice(MUNICIPALITIES[code][1])
+        doc, code = variant(card_tpl, i, rng, "citizen_id", f"cit-bench-c{i:05d}", "location")
         card = CompetenceCard.model_validate(doc)
         citizens.append(card.citizen_id)
         events.append(
@@ -273,15 +271,11 @@ def build_events(opts: Options) -> tuple[list[Event], list[str], int]:
             )
         )
 
-    order_tpl = templates("job_order_*.json")
+    order_tpl = common.read_json_docs(DATA, "job_order_*.json")
     order_ids: list[str] = []
     worklist = 0
     for i in range(opts.orders):
-        doc = copy.deepcopy(order_tpl[i % len(order_tpl)])
-        code = pick_municipality(rng)
-        doc["job_order_id"] = f"jo-bench-{i:05d}"
-        doc["municipality_code"] = code
-        doc["worksite"]["postal_code"] = rng.choice(MUNICIPALITIES[code][1])
+        doc, code = variant(order_tpl, i, rng, "job_order_id", f"jo-bench-{i:05d}", "worksite")
         order = JobOrder.model_validate(doc)
         order_ids.append(order.job_order_id)
         posted_at = now - timedelta(days=rng.randrange(30), minutes=rng.randrange(600))
@@ -366,7 +360,9 @@ async def wait_projected(base_url: str, produced: int, stall_s: float = 60.0) ->
             elif now - last_move > stall_s:
                 raise TimeoutError(f"projection stalled at {status}")
             if now - last_print > 2:
-                progress(f"seed: projection applied {done}/{produced}, lag {status.get('lag')}")
+                common.progress(
+                    f"seed: projection applied {done}/{produced}, lag {status.get('lag')}"
+                )
                 last_print = now
             await asyncio.sleep(0.2)
 
@@ -376,10 +372,10 @@ async def seed(stack: Stack, opts: Options) -> Seeded:
     started = time.monotonic()
     events, order_ids, worklist = build_events(opts)
     built = time.monotonic()
-    progress(f"seed: built {len(events)} events in {built - started:.1f}s; producing")
+    common.progress(f"seed: built {len(events)} events in {built - started:.1f}s; producing")
     await produce(stack.bootstrap, events)
     produced = time.monotonic()
-    progress(f"seed: produced in {produced - built:.1f}s; waiting for the projection")
+    common.progress(f"seed: produced in {produced - built:.1f}s; waiting for the projection")
     status = await wait_projected(stack.urls["profiles"], len(events))
     projected = time.monotonic()
     # The baseline reads a document about as big as a job order's view.
@@ -398,15 +394,6 @@ async def seed(stack: Stack, opts: Options) -> Seeded:
 
 
 # -- load ------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN when there is nothing to rank."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 @dataclass
@@ -438,11 +425,11 @@ class LoadResult:
     def pct(self, q: float) -> float:
         """Over every scheduled request: errors and timeouts count as infinitely slow."""
         done = self.latencies + [float("inf")] * (self.scheduled - len(self.latencies))
-        return percentile(done, q)
+        return common.percentile(done, q)
 
     @property
     def achieved(self) -> float:
-        return self.ok / self.wall_s if self.wall_s > 0 else float("nan")
+        return common.rate(self.ok, self.wall_s)
 
     @property
     def errors(self) -> int:
@@ -468,35 +455,10 @@ class LoadResult:
             "p90_ms": ms(self.pct(90)),
             "p99_ms": ms(self.pct(99)),
             "max_ms": ms(self.pct(100)),
-            "send_lag_p50_ms": ms(percentile(self.lag, 50)),
-            "send_lag_p99_ms": ms(percentile(self.lag, 99)),
+            "send_lag_p50_ms": ms(common.percentile(self.lag, 50)),
+            "send_lag_p99_ms": ms(common.percentile(self.lag, 99)),
             "cpu_share": {k: round(v, 3) for k, v in self.cpu.items()},
         }
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process from /proc, 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy (all cores, from /proc/stat)."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return float("nan")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_snapshot(procs: dict[str, int]) -> dict[str, float]:
-    snap = {name: cpu_seconds(pid) for name, pid in procs.items()}
-    snap["machine"] = machine_busy_seconds()
-    return snap
 
 
 async def open_loop(
@@ -589,15 +551,11 @@ async def measure_target(target: Target, opts: Options, pids: dict[str, int]) ->
         if opts.warmup > 0:
             await open_loop(session, target, opts.rate, opts.warmup, min(opts.drain, 2.0))
             await settle(target.base_url)
-        before = cpu_snapshot(pids)
-        started = time.monotonic()
+        meter = common.CpuMeter(pids)
         result, _ = await open_loop(session, target, opts.rate, opts.duration, opts.drain)
-        wall = time.monotonic() - started
-        after = cpu_snapshot(pids)
-    used = {k: (after[k] - before[k]) / wall for k in after}
-    # Whatever else ran on the machine meanwhile (other users, tests): it competes for cores.
-    used["others"] = max(0.0, used.pop("machine") - sum(used.values()))
-    result.cpu = used
+        # `others`: whatever else ran on the machine meanwhile (other users, tests): it
+        # competes for cores.
+        result.cpu = meter.shares()
     return result
 
 
@@ -668,10 +626,8 @@ def ratio(value: float, base: float) -> str:
 
 def environment(opts: Options, seeded: Seeded) -> dict[str, str]:
     return {
-        "machine": f"{len(os.sched_getaffinity(0))} usable cores / {os.cpu_count()} online, "
-        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB",
-        "python": platform.python_version(),
-        "stack": "Tansu 0.6.0 memory://, redis-server without persistence, profiles service",
+        **common.host(),
+        "stack": f"{common.MEMORY_STORES}, profiles service",
         "load": f"aiohttp {aiohttp.__version__}, open loop, {opts.connections} connections",
         "seeded": f"{seeded.events} events: {opts.orders} orders, {opts.cards} cards, "
         f"{opts.orders * opts.per_order} suggestions",
@@ -684,10 +640,7 @@ def environment(opts: Options, seeded: Seeded) -> dict[str, str]:
 
 
 def print_report(env: dict[str, str], results: list[LoadResult], opts: Options) -> None:
-    t = Table(title="Environment", show_header=False)
-    for k, v in env.items():
-        t.add_row(k, v)
-    out.print(t)
+    out.print(common.environment_table(env))
 
     base = results[0]
     r = Table(title=f"Latency from scheduled send, ms (open loop at {opts.rate:g} req/s)")
@@ -715,18 +668,16 @@ def print_report(env: dict[str, str], results: list[LoadResult], opts: Options) 
         )
     out.print(r)
 
-    c = Table(title="Load generator lateness and CPU during each target (share of one core)")
-    c.add_column("target")
-    c.add_column("send lag p50 / p99 ms", justify="right")
     names = list(results[0].cpu)
-    for name in names:
-        c.add_column(name, justify="right")
+    c = common.table(
+        "Load generator lateness and CPU during each target (share of one core)",
+        "target",
+        "send lag p50 / p99 ms",
+        *names,
+    )
     for res in results:
-        c.add_row(
-            res.target,
-            f"{percentile(res.lag, 50) * 1000:.2f} / {percentile(res.lag, 99) * 1000:.2f}",
-            *(f"{res.cpu[n]:.0%}" for n in names),
-        )
+        lag50, lag99 = (common.percentile(res.lag, q) * 1000 for q in (50, 99))
+        c.add_row(res.target, f"{lag50:.2f} / {lag99:.2f}", *(f"{res.cpu[n]:.0%}" for n in names))
     out.print(c)
     for res in results:
         for line in res.first_errors:
@@ -738,21 +689,21 @@ def print_report(env: dict[str, str], results: list[LoadResult], opts: Options) 
 
 async def run(stack: Stack, baseline: Proc, baseline_url: str, opts: Options) -> Any:
     seeded = await seed(stack, opts)
-    progress(
+    common.progress(
         f"seed: {seeded.events} events applied {seeded.project_s:.1f}s after the last "
         f"produce (status {seeded.final_status.get('applied')} applied, "
         f"{seeded.final_status.get('dead_lettered')} dead-lettered)"
     )
     problems = await check_answers(stack.urls["profiles"], baseline_url, seeded)
     for problem in problems:
-        progress(f"[red]check: {problem}[/red]")
+        common.progress(f"[red]check: {problem}[/red]")
     pids = {p.name: p.popen.pid for p in stack.procs if p.name in ("profiles", "redis", "tansu")}
     pids |= {"baseline": baseline.popen.pid, "bench": os.getpid()}
     results = []
     for target in targets(stack, baseline_url, seeded, opts):
-        progress(f"load: {target.name} {target.url(0)} at {opts.rate:g} req/s")
+        common.progress(f"load: {target.name} {target.url(0)} at {opts.rate:g} req/s")
         res = await measure_target(target, opts, pids)
-        progress(
+        common.progress(
             f"load: {target.name} ok {res.ok}/{res.scheduled}, p50 {res.pct(50) * 1000:.2f} ms, "
             f"p99 {res.pct(99) * 1000:.2f} ms"
         )
@@ -766,12 +717,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_baseline(int(args[1]), args[2])
         return 0
     opts = parse_args(args)
-    home = Path(tempfile.mkdtemp(prefix="jobmatch-bench-queries-"))
-    stack = Stack(home=home, ports=free_port_base(), memory=True)
-    # SIGTERM as Ctrl-C, so `finally` stops the children.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        progress(f"stack in {home} (memory engine)")
+    with common.throwaway_stack(
+        "jobmatch-bench-queries-", memory=True, keep_home=opts.keep_home
+    ) as stack:
+        home = stack.home
+        # SIGTERM as Ctrl-C, so the stack's clean-up stops the children.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        common.progress(f"stack in {home} (memory engine)")
         stack.start_stores()
         assert stack.redis_url
         stack.start_services(("profiles",))
@@ -779,22 +731,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         baseline = start_baseline(baseline_port, stack.redis_url, home / "logs")
         stack.procs.append(baseline)  # stopped first by stack.stop()
         baseline_url = f"http://127.0.0.1:{baseline_port}"
-        progress(f"profiles at {stack.urls['profiles']}, baseline at {baseline_url}")
+        common.progress(f"profiles at {stack.urls['profiles']}, baseline at {baseline_url}")
         seeded, results, problems = asyncio.run(run(stack, baseline, baseline_url, opts))
         env = environment(opts, seeded)
         print_report(env, results, opts)
         for problem in problems:
             out.print(f"[red]answer check: {problem}[/red]")
         if opts.json_path:
-            doc = {
-                "bench": "queries",
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "environment": env,
-                "options": {
-                    k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()
-                },
-                "goal_p99_ms": GOAL_P99_S * 1000,
-                "seeding": {
+            common.write_figures(
+                opts.json_path,
+                "queries",
+                env,
+                opts,
+                goal_p99_ms=GOAL_P99_S * 1000,
+                seeding={
                     "events": seeded.events,
                     "worklist_expected": seeded.worklist_expected,
                     "build_s": round(seeded.build_s, 2),
@@ -802,18 +752,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "projection_after_produce_s": round(seeded.project_s, 2),
                     "status": seeded.final_status,
                 },
-                "answer_problems": problems,
-                "results": [res.summary() for res in results],
-            }
-            opts.json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-            progress(f"figures written to {opts.json_path}")
+                answer_problems=problems,
+                results=[res.summary() for res in results],
+            )
         return 0 if not problems else 1
-    finally:
-        stack.stop()
-        if opts.keep_home:
-            progress(f"kept {home}")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

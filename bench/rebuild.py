@@ -21,16 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import json
 import math
 import os
-import platform
 import random
 import re
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -44,11 +40,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable without the editable install too
     sys.path.insert(0, str(REPO))
 
+import _common as common  # noqa: E402
 import aiokafka  # noqa: E402
-from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+from aiokafka import TopicPartition  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
 
 from schemas.citizens import (  # noqa: E402
     CompetenceCard,
@@ -82,7 +78,7 @@ from schemas.topics import DOMAIN_TOPICS  # noqa: E402
 from services.common.kafka import make_producer  # noqa: E402
 from services.profiles import keyspace  # noqa: E402
 from services.profiles.rebuild import rebuild  # noqa: E402
-from services.stack import Stack, free_port_base  # noqa: E402
+from services.stack import Stack  # noqa: E402
 
 GOAL_EVENTS_S = 20_000
 DATA = REPO / "tests" / "data"
@@ -124,12 +120,7 @@ _MARKERS = re.compile(
     + b")"
 )
 
-err = Console(stderr=True, highlight=False)
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-
-
-def progress(message: str) -> None:
-    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
 
 
 # -- options ---------------------------------------------------------------------------------
@@ -198,21 +189,14 @@ class Template:
         return ids[self.key_marker], value, headers
 
 
-def _cards() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(DATA.glob("competence_card_*.json"))]
-
-
-def _orders() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(DATA.glob("job_order_*.json"))]
-
-
 def build_templates(kind: str, count: int, rng: random.Random) -> list[Template]:
     """`count` distinct, validated events of one type, with placeholder ids."""
     now = datetime.now(UTC).replace(microsecond=0)
     consultant = Actor(role="consultant", id="bench-consultant")
     employer = Actor(role="employer", id="bench-employer")
     out: list[Template] = []
-    cards, orders = _cards(), _orders()
+    cards = common.read_json_docs(DATA, "competence_card_*.json")
+    orders = common.read_json_docs(DATA, "job_order_*.json")
     for i in range(count):
         at = now - timedelta(days=rng.randrange(90), seconds=rng.randrange(86_400))
         actor = consultant
@@ -463,9 +447,7 @@ class SeedResult:
     sampled: int  # records decoded during seeding as a check
     tansu_rss_mb: float = 0.0
 
-    @property
-    def rate(self) -> float:
-        return self.events / self.produce_s if self.produce_s > 0 else float("nan")
+    rate = common.PerSecond("events", "produce_s")
 
 
 async def seed(bootstrap: str, opts: Options) -> SeedResult:
@@ -475,7 +457,7 @@ async def seed(bootstrap: str, opts: Options) -> SeedResult:
     templates = {kind: build_templates(kind, opts.templates, rng) for kind in MIX}
     check_templates(templates)
     built = time.monotonic()
-    progress(
+    common.progress(
         f"seed: {sum(map(len, templates.values()))} templates in {built - started:.1f}s; "
         f"producing {opts.events:,} events ({p.orders:,} orders, {p.citizens:,} citizens, "
         f"{p.per_order} suggestions per order)"
@@ -498,7 +480,7 @@ async def seed(bootstrap: str, opts: Options) -> SeedResult:
             if len(current) >= 50_000:
                 await asyncio.gather(*previous)  # raises if a send failed
                 previous, current = current, []
-                progress(f"seed: {i + 1:,} / {opts.events:,} sent")
+                common.progress(f"seed: {i + 1:,} / {opts.events:,} sent")
         await producer.flush()
         await asyncio.gather(*previous, *current)
     finally:
@@ -524,27 +506,15 @@ class RawResult:
     seconds: float
     cpu: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def rate(self) -> float:
-        return self.records / self.seconds if self.seconds > 0 else float("nan")
+    rate = common.PerSecond("records", "seconds")
 
 
 async def raw_read(bootstrap: str, expected: int, timeout: float = 600.0) -> RawResult:
     """Every record of the domain topics from offset 0, counted, not decoded. Settings as
     the projector's consumer (4 MB per partition fetch); records are counted because
     end_offsets() is wrong on Tansu."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=100,  # max_wait 0 returns nothing on Tansu
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        parts = [TopicPartition(t.name, p) for t in DOMAIN_TOPICS for p in range(t.partitions)]
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, 0)
+    parts = [TopicPartition(t.name, p) for t in DOMAIN_TOPICS for p in range(t.partitions)]
+    async with common.reader(bootstrap, parts) as consumer:
         seen = 0
         started = time.monotonic()
         deadline = started + timeout
@@ -554,8 +524,6 @@ async def raw_read(bootstrap: str, expected: int, timeout: float = 600.0) -> Raw
             if time.monotonic() > deadline:
                 raise TimeoutError(f"raw read saw {seen} of {expected} records")
         return RawResult(seen, time.monotonic() - started)
-    finally:
-        await consumer.stop()
 
 
 # -- 2. rebuild ------------------------------------------------------------------------------
@@ -574,14 +542,9 @@ class RebuildResult:
     active: str
     cpu: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def rate(self) -> float:
-        """The figure of the goal: events replayed per second of replay."""
-        return self.events / self.seconds if self.seconds > 0 else float("nan")
-
-    @property
-    def wall_rate(self) -> float:
-        return self.events / self.wall_s if self.wall_s > 0 else float("nan")
+    # The figure of the goal: events replayed per second of replay.
+    rate = common.PerSecond("events", "seconds")
+    wall_rate = common.PerSecond("events", "wall_s")
 
 
 async def run_rebuild(bootstrap: str, redis_url: str) -> RebuildResult:
@@ -592,7 +555,7 @@ async def run_rebuild(bootstrap: str, redis_url: str) -> RebuildResult:
         now = time.monotonic()
         if now - last[0] >= 5:
             last[0] = now
-            progress(f"rebuild: {applied:,} / {known:,} events")
+            common.progress(f"rebuild: {applied:,} / {known:,} events")
 
     try:
         started = time.monotonic()
@@ -619,46 +582,6 @@ async def run_rebuild(bootstrap: str, redis_url: str) -> RebuildResult:
 # -- report ----------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process from /proc, 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy (all cores, from /proc/stat)."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return float("nan")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """Share of one core per process over a phase, plus `others`: the machine's busy time
-    minus these processes (whatever else ran on the cores meanwhile)."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-        self._start = self._snap()
-        self._t = time.monotonic()
-
-    def _snap(self) -> dict[str, float]:
-        snap = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        snap["machine"] = machine_busy_seconds()
-        return snap
-
-    def shares(self) -> dict[str, float]:
-        end, wall = self._snap(), time.monotonic() - self._t
-        used = {k: (end[k] - self._start[k]) / wall for k in end}
-        used["others"] = max(0.0, used.pop("machine") - sum(used.values()))
-        return used
-
-
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -671,10 +594,8 @@ def rss_mb(pid: int) -> float:
 
 def environment(opts: Options, seeded: SeedResult) -> dict[str, str]:
     return {
-        "machine": f"{len(os.sched_getaffinity(0))} usable cores / {os.cpu_count()} online, "
-        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB",
-        "python": platform.python_version(),
-        "stores": "Tansu 0.6.0 memory://, redis-server without persistence",
+        **common.host(),
+        "stores": common.MEMORY_STORES,
         "client": f"aiokafka {aiokafka.__version__}",
         "log": f"{seeded.events:,} events, {seeded.bytes / 2**20:,.0f} MB of JSON values "
         f"(avg {seeded.bytes / seeded.events:,.0f} B)",
@@ -686,25 +607,21 @@ def environment(opts: Options, seeded: SeedResult) -> dict[str, str]:
 def print_report(
     env: dict[str, str], seeded: SeedResult, raw: RawResult, rb: RebuildResult
 ) -> None:
-    t = Table(title="Environment", show_header=False)
-    for k, v in env.items():
-        t.add_row(k, v)
-    out.print(t)
+    out.print(common.environment_table(env))
 
-    mix = Table(title="Event mix")
-    mix.add_column("event type")
-    mix.add_column("events", justify="right")
-    mix.add_column("share", justify="right")
+    mix = common.table("Event mix", "event type", "events", "share")
     for kind, n in sorted(seeded.counts.items(), key=lambda kv: -kv[1]):
         mix.add_row(kind, f"{n:,}", f"{n / seeded.events:.1%}")
     out.print(mix)
 
-    r = Table(title=f"Rebuild of {seeded.events:,} events (goal >= {GOAL_EVENTS_S:,} events/s)")
-    r.add_column("phase")
-    r.add_column("events", justify="right")
-    r.add_column("seconds", justify="right")
-    r.add_column("events/s", justify="right")
-    r.add_column("÷ raw read", justify="right")
+    r = common.table(
+        f"Rebuild of {seeded.events:,} events (goal >= {GOAL_EVENTS_S:,} events/s)",
+        "phase",
+        "events",
+        "seconds",
+        "events/s",
+        "÷ raw read",
+    )
     r.add_row("seeding (templates)", "", f"{seeded.templates_s:.1f}", "", "", end_section=False)
     r.add_row(
         "seeding (render + produce)",
@@ -736,11 +653,12 @@ def print_report(
         f"{rb.wall_rate / raw.rate:.1%}",
     )
     out.print(r)
-    c = Table(title="CPU during each phase (share of one core; the bench process runs rebuild())")
-    c.add_column("phase")
     names = list(rb.cpu)
-    for name in names:
-        c.add_column(name, justify="right")
+    c = common.table(
+        "CPU during each phase (share of one core; the bench process runs rebuild())",
+        "phase",
+        *names,
+    )
     c.add_row("raw read", *(f"{raw.cpu.get(n, 0.0):.0%}" for n in names))
     c.add_row("rebuild()", *(f"{rb.cpu[n]:.0%}" for n in names))
     out.print(c)
@@ -769,62 +687,55 @@ async def measure(stack: Stack, opts: Options) -> tuple[SeedResult, RawResult, R
     seeded = await seed(stack.bootstrap, opts)
     tansu = next(p for p in stack.procs if p.name == "tansu")
     seeded.tansu_rss_mb = rss_mb(tansu.popen.pid)
-    progress(
+    common.progress(
         f"seed: {seeded.events:,} events in {seeded.produce_s:.1f}s "
         f"({seeded.rate:,.0f}/s), Tansu RSS {seeded.tansu_rss_mb:,.0f} MB; raw read"
     )
     pids = {p.name: p.popen.pid for p in stack.procs} | {"bench": os.getpid()}
-    meter = CpuMeter(pids)
+    meter = common.CpuMeter(pids)
     raw = await raw_read(stack.bootstrap, seeded.events)
     raw.cpu = meter.shares()
-    progress(f"raw: {raw.records:,} records in {raw.seconds:.2f}s ({raw.rate:,.0f}/s); rebuild")
-    meter = CpuMeter(pids)
+    common.progress(
+        f"raw: {raw.records:,} records in {raw.seconds:.2f}s ({raw.rate:,.0f}/s); rebuild"
+    )
+    meter = common.CpuMeter(pids)
     rb = await run_rebuild(stack.bootstrap, stack.redis_url)
     rb.cpu = meter.shares()
-    progress(f"rebuild: {rb.events:,} events in {rb.wall_s:.2f}s ({rb.rate:,.0f}/s)")
+    common.progress(f"rebuild: {rb.events:,} events in {rb.wall_s:.2f}s ({rb.rate:,.0f}/s)")
     return seeded, raw, rb
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    home = Path(tempfile.mkdtemp(prefix="jobmatch-bench-rebuild-"))
-    stack = Stack(home=home, ports=free_port_base(), memory=True)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # so `finally` stops the stores
-    try:
-        progress(f"stores in {home} (memory engine)")
+    with common.throwaway_stack(
+        "jobmatch-bench-rebuild-", memory=True, keep_home=opts.keep_home
+    ) as stack:
+        home = stack.home
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # so the clean-up runs
+        common.progress(f"stores in {home} (memory engine)")
         stack.start_stores()
         seeded, raw, rb = asyncio.run(measure(stack, opts))
         env = environment(opts, seeded)
         print_report(env, seeded, raw, rb)
         if opts.json_path:
-            doc = {
-                "bench": "rebuild",
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "environment": env,
-                "options": {
-                    k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()
-                },
-                "goal_events_s": GOAL_EVENTS_S,
-                "seed": {**asdict(seeded), "events_s": round(seeded.rate, 1)},
-                "raw_read": {**asdict(raw), "events_s": round(raw.rate, 1)},
-                "rebuild": {
+            common.write_figures(
+                opts.json_path,
+                "rebuild",
+                env,
+                opts,
+                goal_events_s=GOAL_EVENTS_S,
+                seed={**asdict(seeded), "events_s": round(seeded.rate, 1)},
+                raw_read={**asdict(raw), "events_s": round(raw.rate, 1)},
+                rebuild={
                     **asdict(rb),
                     "events_s": round(rb.rate, 1),
                     "wall_events_s": round(rb.wall_rate, 1),
                     "ratio_to_raw": round(rb.rate / raw.rate, 4),
                     "goal_met": rb.rate >= GOAL_EVENTS_S,
                 },
-            }
-            opts.json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-            progress(f"figures written to {opts.json_path}")
+            )
         # A figure below the goal is a result, not a failure; a miscount is.
         return 0 if rb.events == seeded.events and rb.active == rb.prefix else 1
-    finally:
-        stack.stop()
-        if opts.keep_home:
-            progress(f"kept {home}")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

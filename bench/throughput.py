@@ -24,10 +24,8 @@ import os
 import platform
 import random
 import re
-import shutil
 import string
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -42,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable without the editable install too
     sys.path.insert(0, str(REPO))
 
+import _common as common  # noqa: E402
 import aiohttp  # noqa: E402
 import aiokafka  # noqa: E402
 import httpx  # noqa: E402
@@ -59,7 +58,7 @@ from services.common.kafka import make_producer  # noqa: E402
 from services.matching.settings import MatchingSettings  # noqa: E402
 from services.profiles import keyspace  # noqa: E402
 from services.profiles.projections import keys  # noqa: E402
-from services.stack import SERVICES, Proc, Stack, free_port_base  # noqa: E402
+from services.stack import SERVICES, Stack  # noqa: E402
 
 EXAMPLES = REPO / "services" / "demo" / "examples"
 # Real Danish postal codes, so the matching service sees plausible locations.
@@ -67,12 +66,7 @@ POSTAL_CODES = ("8000", "8200", "8210", "8220", "2100", "2200", "5000", "9000", 
 RAW_PARTITIONS = 3
 STATUS_EVERY_S = 1.0
 
-err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
-
-
-def progress(message: str) -> None:
-    err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
 
 
 # -- options ---------------------------------------------------------------------------------
@@ -144,7 +138,7 @@ def index_of(cid: str) -> int:
 
 
 def example_cards() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("competence_card_*.json"))]
+    return common.read_json_docs(EXAMPLES, "competence_card_*.json")
 
 
 def card_variant(templates: list[dict[str, Any]], run: str, index: int) -> dict[str, Any]:
@@ -176,41 +170,6 @@ def raw_payloads(run: str, distinct: int = 300) -> list[tuple[bytes, bytes]]:
     return pairs
 
 
-# -- statistics ------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN when there is nothing to rank."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("nan")
-
-
-# -- the stack -------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process from /proc, 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    # After the ")" of comm, utime and stime are the 12th and 13th fields.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_snapshot(procs: Sequence[Proc], extra: dict[str, int]) -> dict[str, float]:
-    snap = {p.name: cpu_seconds(p.popen.pid) for p in procs}
-    snap.update({name: cpu_seconds(pid) for name, pid in extra.items()})
-    return snap
-
-
 # -- 1. raw aiokafka baseline ----------------------------------------------------------------
 
 
@@ -222,17 +181,9 @@ class RawResult:
     consume_s: float
     pipelined_s: float
 
-    @property
-    def produce_rate(self) -> float:
-        return rate(self.messages, self.produce_s)
-
-    @property
-    def consume_rate(self) -> float:
-        return rate(self.messages, self.consume_s)
-
-    @property
-    def e2e_rate(self) -> float:
-        return rate(self.messages, self.pipelined_s)
+    produce_rate = common.PerSecond("messages", "produce_s")
+    consume_rate = common.PerSecond("messages", "consume_s")
+    e2e_rate = common.PerSecond("messages", "pipelined_s")
 
 
 async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
@@ -296,28 +247,16 @@ async def run_raw(bootstrap: str, n: int, run: str) -> RawResult:
     parts = [TopicPartition(topic, p) for p in range(RAW_PARTITIONS)]
     payloads = raw_payloads(run)
     avg = sum(len(v) for _, v in payloads) / len(payloads)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=100,  # max_wait 0 returns nothing on Tansu
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, 0)  # explicit: no ListOffsets round trip
-        progress(f"raw: producing {n} messages of ~{avg:.0f} B to {topic}")
+    async with common.reader(bootstrap, parts) as consumer:
+        common.progress(f"raw: producing {n} messages of ~{avg:.0f} B to {topic}")
         p_start, p_end = await produce(bootstrap, topic, payloads, n)
-        progress(f"raw: produced in {p_end - p_start:.2f}s; catch-up consume")
+        common.progress(f"raw: produced in {p_end - p_start:.2f}s; catch-up consume")
         c_first, c_last = await consume(consumer, parts, n)
         # The consumer now sits at the end: what follows measures the pipeline only.
-        progress("raw: pipelined produce + consume")
+        common.progress("raw: pipelined produce + consume")
         pipe = asyncio.create_task(consume(consumer, parts, n))
         e_start, _ = await produce(bootstrap, topic, payloads, n)
         _, e_last = await pipe
-    finally:
-        await consumer.stop()
     return RawResult(n, avg, p_end - p_start, c_last - c_first, e_last - e_start)
 
 
@@ -478,7 +417,7 @@ async def report_progress(
             await asyncio.wait_for(stop.wait(), STATUS_EVERY_S)
         st = await projection_status(profiles)
         failed = sum(posts.statuses.values()) - posts.accepted()
-        progress(
+        common.progress(
             f"system: 202 {posts.accepted()}/{n}, failed {failed}, "
             f"projection applied {st.get('applied')} lag {st.get('lag')}"
         )
@@ -536,12 +475,12 @@ class SystemResult:
 
     @property
     def throughput(self) -> float:
-        return rate(self.visible_count, self.wall_s)
+        return common.rate(self.visible_count, self.wall_s)
 
     @property
     def post_rate(self) -> float:
         done = [s + a for s, a in zip(self.posts.sent, self.posts.ack_s, strict=True) if a]
-        return rate(len(done), max(done, default=float("nan")) - self.first_send)
+        return common.rate(len(done), max(done, default=float("nan")) - self.first_send)
 
     def ack_latencies(self) -> list[float]:
         return [a for a in self.posts.ack_s if a is not None]
@@ -568,19 +507,21 @@ async def check_through_api(profiles: httpx.AsyncClient, run: str, n: int) -> li
 async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
     assert stack.redis_url
     bodies = card_bodies(run, opts.events)
-    progress(f"system: {opts.events} cards, ~{sum(map(len, bodies)) / len(bodies):.0f} B each")
+    common.progress(
+        f"system: {opts.events} cards, ~{sum(map(len, bodies)) / len(bodies):.0f} B each"
+    )
     watcher = Watcher.start(stack.redis_url, run, opts.events)
-    extra = {"bench": os.getpid()}
+    pids = {p.name: p.popen.pid for p in stack.procs} | {"bench": os.getpid()}
     posts = Posts.empty(opts.events)
     stop = asyncio.Event()
     try:
         async with httpx.AsyncClient(base_url=stack.urls["profiles"], timeout=10) as profiles:
-            cpu_before = cpu_snapshot(stack.procs, extra)
+            cpu_before = common.cpu_snapshot(pids)
             ticker = asyncio.create_task(report_progress(profiles, posts, opts.events, stop))
             try:
                 url = stack.urls["events"] + "/v1/competence-cards"
                 await post_cards(url, bodies, opts.concurrency, posts)
-                progress("system: all POSTs answered; waiting for the projection")
+                common.progress("system: all POSTs answered; waiting for the projection")
                 watcher.expect([i for i, a in enumerate(posts.ack_s) if a is not None])
                 (seen, watcher_cpu), gave_up = await wait_visible(
                     watcher, profiles, opts.stall_s, opts.max_wait_s
@@ -588,7 +529,7 @@ async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
             finally:
                 stop.set()
                 await ticker
-            cpu_after = cpu_snapshot(stack.procs, extra)
+            cpu_after = common.cpu_snapshot(pids)
             status = await projection_status(profiles)
             api_check = await check_through_api(profiles, run, opts.events)
     finally:
@@ -622,7 +563,7 @@ async def matching_committed(bootstrap: str) -> int | None:
         parts = [TopicPartition(CITIZENS.name, p) for p in range(CITIZENS.partitions)]
         offsets = await admin.list_consumer_group_offsets(MATCHING_GROUP, partitions=parts)
     except Exception as exc:  # a progress probe: report, never abort the run
-        progress(f"matching: committed offsets unavailable: {exc!r}")
+        common.progress(f"matching: committed offsets unavailable: {exc!r}")
         return None
     finally:
         await admin.close()
@@ -642,7 +583,7 @@ async def follow_matching(bootstrap: str, target: int, opts: Options) -> Matchin
         await asyncio.sleep(1.0)
         now_committed = await matching_committed(bootstrap)
         now = time.monotonic()
-        progress(f"matching: committed {now_committed}/{target}")
+        common.progress(f"matching: committed {now_committed}/{target}")
         if now_committed != last:
             last, last_move = now_committed, now
         if now - last_move > opts.stall_s or now > deadline:
@@ -719,15 +660,14 @@ def ms(seconds: float) -> str:
 def print_report(
     env: dict[str, str], raw: RawResult, sys_: SystemResult, matching: MatchingResult | None
 ) -> None:
-    t = Table(title="Environment", show_header=False)
-    for k, v in env.items():
-        t.add_row(k, v)
-    out.print(t)
+    out.print(common.environment_table(env))
 
-    r = Table(title=f"Raw aiokafka, {raw.messages} msgs of ~{raw.avg_bytes:.0f} B, 3 partitions")
-    r.add_column("figure")
-    r.add_column("msg/s", justify="right")
-    r.add_column("seconds", justify="right")
+    r = common.table(
+        f"Raw aiokafka, {raw.messages} msgs of ~{raw.avg_bytes:.0f} B, 3 partitions",
+        "figure",
+        "msg/s",
+        "seconds",
+    )
     r.add_row(
         "produce (batched send, then flush)", f"{raw.produce_rate:,.0f}", f"{raw.produce_s:.2f}"
     )
@@ -738,9 +678,9 @@ def print_report(
     out.print(r)
 
     acks, vis = sys_.ack_latencies(), sys_.visible_latencies()
-    s = Table(title=f"System: events API -> profiles projection, {sys_.events} cards")
-    s.add_column("figure")
-    s.add_column("value", justify="right")
+    s = common.table(
+        f"System: events API -> profiles projection, {sys_.events} cards", "figure", "value"
+    )
     s.add_row("throughput (first POST -> all visible)", f"{sys_.throughput:,.0f} events/s")
     s.add_row("wall time", f"{sys_.wall_s:.2f} s")
     s.add_row(
@@ -749,9 +689,13 @@ def print_report(
     )
     s.add_row("POST acceptance rate (first POST -> last 202)", f"{sys_.post_rate:,.0f} req/s")
     s.add_row(
-        "HTTP 202 latency p50 / p99", f"{ms(percentile(acks, 50))} / {ms(percentile(acks, 99))}"
+        "HTTP 202 latency p50 / p99",
+        f"{ms(common.percentile(acks, 50))} / {ms(common.percentile(acks, 99))}",
     )
-    s.add_row("POST -> visible p50 / p99", f"{ms(percentile(vis, 50))} / {ms(percentile(vis, 99))}")
+    s.add_row(
+        "POST -> visible p50 / p99",
+        f"{ms(common.percentile(vis, 50))} / {ms(common.percentile(vis, 99))}",
+    )
     s.add_row("POST -> visible max", ms(max(vis, default=float("nan"))))
     s.add_row("answers", ", ".join(f"{k}: {v}" for k, v in sorted(sys_.posts.statuses.items())))
     st = sys_.final_status
@@ -773,10 +717,9 @@ def print_report(
     )
     out.print(c)
 
-    u = Table(title="CPU seconds used during the system phase")
-    u.add_column("process")
-    u.add_column("cpu s", justify="right")
-    u.add_column("% of one core", justify="right")
+    u = common.table(
+        "CPU seconds used during the system phase", "process", "cpu s", "% of one core"
+    )
     for name, secs in sorted(sys_.cpu.items(), key=lambda kv: -kv[1]):
         u.add_row(name, f"{secs:.1f}", f"{100 * secs / sys_.wall_s:.0f}%")
     out.print(u)
@@ -788,16 +731,16 @@ def print_report(
 
 
 def matching_table(m: MatchingResult, first_send: float) -> Table:
-    t = Table(title="Matching service (same cards, consumer group offsets, ~3 s resolution)")
-    t.add_column("figure")
-    t.add_column("value", justify="right")
+    t = common.table(
+        "Matching service (same cards, consumer group offsets, ~3 s resolution)", "figure", "value"
+    )
     t.add_row("cards committed when all views were visible", f"{m.at_all_visible} / {m.target}")
     if m.caught_up_at is None:
         t.add_row("caught up", "no (stalled or --max-wait-seconds passed)")
     else:
         wall = m.caught_up_at - first_send
         t.add_row("first POST -> matching committed all", f"{wall:.1f} s")
-        t.add_row("matching throughput", f"{rate(m.target, wall):,.0f} events/s")
+        t.add_row("matching throughput", f"{common.rate(m.target, wall):,.0f} events/s")
     return t
 
 
@@ -837,10 +780,10 @@ Results = tuple[RawResult, SystemResult, MatchingResult | None]
 async def measure(stack: Stack, opts: Options, run: str) -> Results:
     assert stack.bootstrap
     raw = await run_raw(stack.bootstrap, opts.raw_messages, run)
-    progress(f"raw: e2e {raw.e2e_rate:,.0f} msg/s; starting the services")
+    common.progress(f"raw: e2e {raw.e2e_rate:,.0f} msg/s; starting the services")
     names = tuple(s for s in SERVICES if opts.with_matching or s != "matching")
     await asyncio.to_thread(stack.start_services, names)
-    progress(f"services ready: {', '.join(names)}")
+    common.progress(f"services ready: {', '.join(names)}")
     system = await run_system(stack, opts, run)
     matching = None
     if opts.with_matching:
@@ -850,11 +793,12 @@ async def measure(stack: Stack, opts: Options, run: str) -> Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    home = Path(tempfile.mkdtemp(prefix="jobmatch-bench-"))
-    stack = Stack(home=home, ports=free_port_base(), memory=opts.memory)
-    run = run_id()
-    try:
-        progress(f"stack in {home} ({'memory' if opts.memory else 's3'} engine), run {run}")
+    with common.throwaway_stack(
+        "jobmatch-bench-", memory=opts.memory, keep_home=opts.keep_home
+    ) as stack:
+        home = stack.home
+        run = run_id()
+        common.progress(f"stack in {home} ({'memory' if opts.memory else 's3'} engine), run {run}")
         stack.start_stores()
         env = environment(opts, stack)
         raw, system, matching = asyncio.run(measure(stack, opts, run))
@@ -863,12 +807,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_problems(system, scan_logs(home / "logs"))
         ok = not system.missing() and system.visible_count == opts.events
         return 0 if ok else 1
-    finally:
-        stack.stop()
-        if opts.keep_home:
-            progress(f"kept {home}")
-        else:
-            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -149,6 +149,14 @@ async def _timeline_page(
     )
 
 
+def _paged(
+    request: Request, head: dict[str, Any], name: str, items: list[Any], offset: int, limit: int
+) -> Response:
+    """One page of a list assembled in full, with its total."""
+    page = {**head, "total": len(items), "offset": offset, "limit": limit}
+    return conditional(request, {**page, name: items[offset : offset + limit]})
+
+
 @router.get(
     "/citizens/{citizen_id}/timeline",
     summary="Every event about the citizen: who did what, when (newest first, paginated)",
@@ -157,7 +165,7 @@ async def _timeline_page(
 async def get_citizen_timeline(
     citizen_id: IdPath, request: Request, v: ViewsDep, offset: Offset = 0, limit: Limit = 50
 ) -> Response:
-    exists = await queries.citizen(v, citizen_id) is not None
+    exists = await v.exists(keys.citizen(citizen_id))
     key = keys.citizen_timeline(citizen_id)
     return await _timeline_page(request, v, key, exists, "citizen", citizen_id, offset, limit)
 
@@ -170,7 +178,7 @@ async def get_citizen_timeline(
 async def get_order_timeline(
     job_order_id: IdPath, request: Request, v: ViewsDep, offset: Offset = 0, limit: Limit = 50
 ) -> Response:
-    exists = await queries.job_order(v, job_order_id) is not None
+    exists = await v.exists(keys.job_order(job_order_id))
     key = keys.order_timeline(job_order_id)
     return await _timeline_page(request, v, key, exists, "job order", job_order_id, offset, limit)
 
@@ -240,18 +248,12 @@ async def get_follow_ups(
     today = as_of or _today()
     until = today + dt.timedelta(days=within_days)
     due = await queries.follow_ups_due(v, municipality_code, until, today)
-    return conditional(
-        request,
-        {
-            "municipality_code": municipality_code,
-            "as_of": today.isoformat(),
-            "until": until.isoformat(),
-            "total": len(due),
-            "offset": offset,
-            "limit": limit,
-            "items": due[offset : offset + limit],
-        },
-    )
+    head = {
+        "municipality_code": municipality_code,
+        "as_of": today.isoformat(),
+        "until": until.isoformat(),
+    }
+    return _paged(request, head, "items", due, offset, limit)
 
 
 @router.get(
@@ -280,19 +282,10 @@ async def get_employer_candidates(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Response:
-    if await queries.employer(v, cvr) is None:
+    if not await queries.employer_exists(v, cvr):
         raise _not_found("employer", cvr)
     candidates = await queries.employer_candidates(v, cvr, job_order_id)
-    return conditional(
-        request,
-        {
-            "cvr": cvr,
-            "total": len(candidates),
-            "offset": offset,
-            "limit": limit,
-            "candidates": candidates[offset : offset + limit],
-        },
-    )
+    return _paged(request, {"cvr": cvr}, "candidates", candidates, offset, limit)
 
 
 Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]

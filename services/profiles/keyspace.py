@@ -16,19 +16,17 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.profiles.queries import text
+
 POINTER = "jm:views:active"
 # The keyspace in use before any rebuild (and the one a fresh install starts with).
 LEGACY = "jm:view:"
 REBUILD_LOCK = "jm:views:rebuild-lock"
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 async def active(redis: Redis) -> str:
     raw = await redis.get(POINTER)
-    return _text(raw) if raw else LEGACY
+    return text(raw) if raw else LEGACY
 
 
 def fresh(now: dt.datetime | None = None) -> str:
@@ -40,7 +38,7 @@ def fresh(now: dt.datetime | None = None) -> str:
 async def activate(redis: Redis, prefix: str) -> str:
     """Point readers at `prefix`; returns the keyspace they read before."""
     previous = await redis.set(POINTER, prefix, get=True)
-    return _text(previous) if isinstance(previous, bytes | str) and previous else LEGACY
+    return text(previous) if isinstance(previous, bytes | str) and previous else LEGACY
 
 
 def _pattern(prefix: str) -> str:
@@ -48,7 +46,7 @@ def _pattern(prefix: str) -> str:
 
 
 async def keys_of(redis: Redis, prefix: str) -> list[str]:
-    return sorted([_text(k) async for k in redis.scan_iter(match=_pattern(prefix), count=1000)])
+    return sorted([text(k) async for k in redis.scan_iter(match=_pattern(prefix), count=1000)])
 
 
 async def drop(redis: Redis, prefix: str) -> int:
@@ -75,7 +73,7 @@ async def checksum(redis: Redis, prefix: str) -> Checksum:
         async with redis.pipeline(transaction=False) as pipe:
             for key in chunk:
                 pipe.type(key)
-            types = [_text(t) for t in await pipe.execute()]
+            types = [text(t) for t in await pipe.execute()]
         async with redis.pipeline(transaction=False) as pipe:
             for key, kind in zip(chunk, types, strict=True):
                 _read(pipe, key, kind)
@@ -101,11 +99,11 @@ def _read(pipe: Any, key: str, kind: str) -> None:
 
 def _canonical(kind: str, content: Any) -> Any:
     if kind == "hash":
-        return sorted((_text(k), _text(v)) for k, v in content.items())
+        return sorted((text(k), text(v)) for k, v in content.items())
     if kind == "zset":
-        return sorted((_text(m), float(s)) for m, s in content)
+        return sorted((text(m), float(s)) for m, s in content)
     if kind == "set":
-        return sorted(_text(m) for m in content)
+        return sorted(text(m) for m in content)
     if kind == "list":
-        return [_text(v) for v in content]
-    return None if content is None else _text(content)
+        return [text(v) for v in content]
+    return None if content is None else text(content)

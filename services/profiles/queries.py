@@ -56,6 +56,9 @@ class Views:
         raw: list[Any] = await self.redis.hmget(self.prefix + key, fields)
         return raw
 
+    async def exists(self, key: str) -> bool:
+        return bool(await self.redis.exists(self.prefix + key))
+
     async def hkeys(self, key: str) -> list[str]:
         return [text(k) for k in await self.redis.hkeys(self.prefix + key)]
 
@@ -270,12 +273,24 @@ async def employer(v: Views, cvr: str) -> dict[str, Any] | None:
     return {"cvr": cvr, "name": registered.get("name"), "job_orders": orders}
 
 
+async def employer_exists(v: Views, cvr: str) -> bool:
+    """Whether `employer` would find it, without assembling its orders."""
+    if await v.exists(keys.employer(cvr)):
+        return True
+    for job_order_id in await v.hkeys(keys.employer_orders(cvr)):
+        (owner,) = await v.hmget(keys.job_order(job_order_id), ["employer_cvr"])
+        if owner is not None and json.loads(owner) == cvr:
+            return True
+    return False
+
+
 async def employer_candidates(v: Views, cvr: str, job_order_id: str | None) -> list[dict[str, Any]]:
     """Only the candidates presented to this employer, each with only the card fields the
     citizen's consent for this employer shares (none once it is withdrawn)."""
     presented = [
         json.loads(doc) for doc in (await v.hgetall(keys.employer_candidates(cvr))).values()
     ]
+    reviews_of: dict[str, dict[str, dict[str, Any]]] = {}
     out = []
     for doc in presented:
         if job_order_id is not None and doc["job_order_id"] != job_order_id:
@@ -284,8 +299,10 @@ async def employer_candidates(v: Views, cvr: str, job_order_id: str | None) -> l
         card = _decode(await v.hgetall(keys.citizen(cid))).get("card")
         consents = _decode(await v.hgetall(keys.citizen_consents(cid))).values()
         fields = shared_fields(consents, cvr)
-        reviews = _latest(await v.hgetall(keys.order_reviews(oid)), "citizen_id")
-        review = next((r for r in reviews if r["citizen_id"] == cid), {})
+        if oid not in reviews_of:  # one read per order, however many it presented
+            latest = _latest(await v.hgetall(keys.order_reviews(oid)), "citizen_id")
+            reviews_of[oid] = {r["citizen_id"]: r for r in latest}
+        review = reviews_of[oid].get(cid, {})
         out.append(
             {
                 "job_order_id": oid,

@@ -70,12 +70,11 @@ class ViewStore:
         """All writes and the new positions in one script: Redis runs a script atomically,
         and one command with many arguments costs the client far less than a pipeline of
         many commands (the rebuild is bound by that cost)."""
-        args = encode(writes, self.prefix)
+        batch = list(writes)
         if positions:
-            fields = [(f"{t}:{p}", str(off)) for (t, p), off in positions.items()]
-            args += ["HU", self.tracking, str(len(fields))]
-            for name, value in fields:
-                args += [name, value]
+            fields = tuple((f"{t}:{p}", str(off)) for (t, p), off in positions.items())
+            batch.append(HashUpdate(keys.tracking(self.view), fields))
+        args = encode(batch, self.prefix)
         if args:
             await self._run(args)
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ValidationError, create_model
 
 from schemas import citizens, jobs, placements, reports
-from schemas.envelope import Event, EventPayload
+from schemas.envelope import HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, Event, EventPayload
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -26,10 +28,13 @@ class EventRegistry:
     def __init__(self, models: Iterable[type[EventPayload]]) -> None:
         self._models: dict[str, type[EventPayload]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._typed: dict[bytes, tuple[bytes, type[Event]]] = {}
         for model in models:
             if model.event_type in self._models:
                 raise ValueError(f"duplicate event type {model.event_type}")
             self._models[model.event_type] = model
+            version = str(model.schema_version).encode()
+            self._typed[model.event_type.encode()] = (version, _typed_envelope(model))
 
     def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
         """Register a function lifting a payload of `from_version` to `from_version + 1`."""
@@ -81,6 +86,34 @@ class EventRegistry:
         envelope = {**doc, "schema_version": model.schema_version}
         envelope["payload"] = model.model_validate(payload)
         return Event.model_validate(envelope)
+
+    def decode_record(self, value: bytes, headers: Iterable[tuple[str, bytes]] = ()) -> Event:
+        """`decode` for a Kafka record, faster when its headers name an event type at the
+        current version: the record is then validated straight from JSON in one pass, as an
+        envelope whose payload type is known (half the cost of `decode`). A record whose
+        headers disagree with its body, or that is malformed, goes through `decode`, which
+        says what is wrong with it."""
+        named = dict(headers)
+        typed = self._typed.get(named.get(HEADER_EVENT_TYPE, b""))
+        if typed is not None and named.get(HEADER_SCHEMA_VERSION) == typed[0]:
+            try:
+                return typed[1].model_validate_json(value)
+            except ValidationError:
+                pass
+        return self.decode(value)
+
+
+def _typed_envelope(model: type[EventPayload]) -> type[Event]:
+    """An `Event` that only admits `model` at its current version."""
+    event_type: Any = Literal[model.event_type]
+    version: Any = Literal[model.schema_version]
+    return create_model(
+        f"{model.__name__}Event",
+        __base__=Event,
+        event_type=(event_type, ...),
+        schema_version=(version, ...),
+        payload=(model, ...),
+    )
 
 
 ALL_PAYLOADS: tuple[type[EventPayload], ...] = (

@@ -28,7 +28,7 @@ from services.profiles.projections.writes import (
 )
 from services.profiles.projector import Projector
 from services.profiles.queries import Views
-from services.profiles.store import ViewStore, pack
+from services.profiles.store import ViewStore
 from tests.integration.kafka_helpers import read_all
 
 ACTOR = Actor(role="consultant", id="t")
@@ -128,7 +128,7 @@ async def test_malformed_record_goes_to_dead_letter_and_views_survive(
     assert headers["dlq_source_topic"] == CITIZENS.name.encode()
 
 
-async def test_store_applies_atomically_and_survives_a_script_flush(redis: Redis) -> None:
+async def test_store_applies_a_batch_in_order_per_key(redis: Redis) -> None:
     prefix = f"jm:test-{uuid.uuid4().hex[:8]}:"
     store = ViewStore(redis, prefix)
     writes: list[Write] = [
@@ -138,15 +138,7 @@ async def test_store_applies_atomically_and_survives_a_script_flush(redis: Redis
         HashDelete("h", "a"),
     ]
     await store.apply(writes, {("t", 0): 5})
-    await redis.script_flush()  # as after a Redis restart: the script must be loaded again
     await store.apply([ZRemove("z", "m"), HashSet("gone", "x", "1"), Delete("gone")], {("t", 0): 7})
     assert await redis.hgetall(prefix + "h") == {b"b": "ä 2".encode(), b"c": b"3"}
     assert await redis.zcard(prefix + "z") == 0 and not await redis.exists(prefix + "gone")
     assert await store.positions() == {("t", 0): 7}
-
-
-def test_pack_speaks_the_redis_protocol() -> None:
-    from redis.asyncio.connection import Connection
-
-    args = ["EVALSHA", "abc", "0", "HS", "k", "f", "væ"]
-    assert pack(args) == b"".join(Connection().pack_command(*args))

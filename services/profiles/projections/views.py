@@ -12,8 +12,9 @@ gives the same view.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, get_args
+
+import orjson
 
 from schemas.citizens import (
     CitizenAvailabilityChanged,
@@ -69,13 +70,13 @@ SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
-# One encoder for all: json.dumps with options builds a new one per call, which showed in
-# the rebuild's profile.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, sort_keys=True)
+_DUMP_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def dump(doc: Any) -> str:
-    return _ENCODER.encode(doc)
+    """Compact JSON with sorted keys: the same document gives the same bytes. orjson, because
+    the standard encoder was a third of the rebuild's projection time."""
+    return orjson.dumps(doc, default=str, option=_DUMP_OPTIONS).decode()
 
 
 def _fields(event: Event, **values: Any) -> tuple[tuple[str, str], ...]:

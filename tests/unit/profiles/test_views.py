@@ -19,7 +19,16 @@ from schemas.placements import (
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.projections.views import project, worklist_rank
-from services.profiles.projections.writes import HashDelete, HashSet, HashUpdate, ZAdd, ZRemove
+from services.profiles.projections.writes import (
+    Delete,
+    HashDelete,
+    HashSet,
+    HashUpdate,
+    Write,
+    ZAdd,
+    ZRemove,
+    coalesce,
+)
 
 T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
 
@@ -175,3 +184,27 @@ def test_per_municipality_views_are_keyed_by_the_events_municipality() -> None:
     )
     keyed = {w.key for w in project(started)}
     assert {keys.follow_ups("0851"), keys.kpi_facts("0851"), keys.order_placements("jo-1")} <= keyed
+
+
+def test_writes_coalesce_into_few_commands_keeping_the_order_per_key() -> None:
+    writes: list[Write] = [
+        HashSet("a", "f1", "1"),
+        ZAdd("z", "m1", 0.5),
+        HashUpdate("a", (("f2", "2"), ("f3", "3"))),
+        ZAdd("z", "m2", 2.0),
+        HashDelete("a", "f1"),
+        HashSet("a", "f1", "again"),
+        ZRemove("z", "m1"),
+        HashSet("gone", "x", "1"),
+        Delete("gone"),
+        HashSet("gone", "y", "2"),
+    ]
+    assert coalesce(writes) == [
+        ("HSET", "a", ["f1", "1", "f2", "2", "f3", "3"]),
+        ("HDEL", "a", ["f1"]),
+        ("HSET", "a", ["f1", "again"]),
+        ("ZADD", "z", ["0.5", "m1", "2.0", "m2"]),
+        ("ZREM", "z", ["m1"]),
+        ("DEL", "gone", []),
+        ("HSET", "gone", ["y", "2"]),
+    ]

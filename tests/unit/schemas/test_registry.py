@@ -94,3 +94,41 @@ def test_every_event_type_is_on_a_catalogued_topic() -> None:
     for name, model in REGISTRY.models.items():
         assert model.topic in topics, name
         assert name[0].isupper() and name.endswith(("ed", "Given", "Withdrawn")), name
+
+
+def test_a_record_is_decoded_from_its_headers_as_decode_would(amina: dict[str, Any]) -> None:
+    event = _card_event(amina)
+    fast = REGISTRY.decode_record(event.to_json(), event.headers())
+    assert isinstance(fast, Event)
+    assert isinstance(fast.payload, CompetenceCardRegistered)
+    assert fast.model_dump() == REGISTRY.decode(event.to_json()).model_dump()
+
+
+def test_headers_that_disagree_with_the_body_do_not_decide(amina: dict[str, Any]) -> None:
+    event = _card_event(amina)
+    lying = [("event_type", b"JobOrderClosed"), ("schema_version", b"1")]
+    assert REGISTRY.decode_record(event.to_json(), lying).payload == event.payload
+    old = [("event_type", b"CompetenceCardRegistered"), ("schema_version", b"0")]
+    assert REGISTRY.decode_record(event.to_json(), old).payload == event.payload
+    doc = json.loads(event.to_json())
+    doc["payload"]["card"]["danish"]["cefr"] = "Z9"
+    with pytest.raises(ValidationError, match="cefr"):
+        REGISTRY.decode_record(json.dumps(doc).encode(), event.headers())
+
+
+def test_a_v1_record_with_its_headers_is_upcast() -> None:
+    stored_v1 = {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "PlacementSuggested",
+        "schema_version": 1,
+        "occurred_at": "2026-01-05T09:00:00+01:00",
+        "aggregate_id": "jo-1",
+        "correlation_id": str(uuid.uuid4()),
+        "actor": {"role": "system", "id": "matching"},
+        "payload": {"job_order_id": "jo-1", "citizen_id": "cit-1", "suggestion_id": "sug-1"}
+        | {"score": 81, "rank": 1, "card_version": "a", "order_version": "b"},
+    }
+    headers = [("event_type", b"PlacementSuggested"), ("schema_version", b"1")]
+    event = REGISTRY.decode_record(json.dumps(stored_v1).encode(), headers)
+    assert event.schema_version == 2
+    assert event.payload_as(PlacementSuggested).score == pytest.approx(0.81)

@@ -80,6 +80,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def reaped_children_seconds() -> float:
+    """utime + stime of this process's children that have exited and been waited for."""
+    fields = Path("/proc/self/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine has been busy (all cores, from /proc/stat)."""
     try:
@@ -97,15 +103,20 @@ def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
 
 class CpuMeter:
     """Share of one core per process over a phase, plus `others`: the machine's busy time
-    minus these processes (whatever else ran on the cores meanwhile)."""
+    minus these processes (whatever else ran on the cores meanwhile). `children` names the
+    child processes this process starts and waits for during the phase (counted once they
+    have exited)."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], children: str | None = None) -> None:
         self.pids = pids
+        self.children = children
         self._start = self._snap()
         self._t = time.monotonic()
 
     def _snap(self) -> dict[str, float]:
         snap = cpu_snapshot(self.pids)
+        if self.children:
+            snap[self.children] = reaped_children_seconds()
         snap["machine"] = machine_busy_seconds()
         return snap
 

@@ -133,6 +133,7 @@ class Options:
     seed: int
     json_path: Path | None
     keep_home: bool
+    workers: int | None = None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -144,10 +145,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--seed", type=int, default=11, help="random seed of the data")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--keep-home", action="store_true", help="keep the stack's dir (logs)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="rebuild worker processes (default: one a core)"
+    )
     a = p.parse_args(argv)
     if a.events < 100 or a.templates < 1:
         p.error("--events must be >= 100 and --templates >= 1")
-    return Options(a.events, a.templates, a.seed, a.json, a.keep_home)
+    return Options(a.events, a.templates, a.seed, a.json, a.keep_home, a.workers)
 
 
 # -- templates -------------------------------------------------------------------------------
@@ -547,7 +551,7 @@ class RebuildResult:
     wall_rate = common.PerSecond("events", "wall_s")
 
 
-async def run_rebuild(bootstrap: str, redis_url: str) -> RebuildResult:
+async def run_rebuild(bootstrap: str, redis_url: str, workers: int | None) -> RebuildResult:
     redis = Redis.from_url(redis_url)
     last = [0.0]
 
@@ -559,7 +563,9 @@ async def run_rebuild(bootstrap: str, redis_url: str) -> RebuildResult:
 
     try:
         started = time.monotonic()
-        report = await rebuild(bootstrap, redis, progress=report_progress, keep_old=False)
+        report = await rebuild(
+            bootstrap, redis, progress=report_progress, keep_old=False, workers=workers
+        )
         wall = time.monotonic() - started
         info = await redis.info("memory")
         keys = int(await redis.dbsize())
@@ -639,7 +645,7 @@ def print_report(
         "100%",
     )
     r.add_row(
-        "rebuild: replay until caught up (report.seconds)",
+        f"rebuild, {rb.report['workers']} worker processes: replay until caught up",
         f"{rb.events:,}",
         f"{rb.seconds:.2f}",
         f"[bold]{rb.rate:,.0f}[/bold]",
@@ -655,7 +661,8 @@ def print_report(
     out.print(r)
     names = list(rb.cpu)
     c = common.table(
-        "CPU during each phase (share of one core; the bench process runs rebuild())",
+        "CPU during each phase (share of one core; the bench process runs rebuild(), "
+        "which starts the workers)",
         "phase",
         *names,
     )
@@ -698,8 +705,8 @@ async def measure(stack: Stack, opts: Options) -> tuple[SeedResult, RawResult, R
     common.progress(
         f"raw: {raw.records:,} records in {raw.seconds:.2f}s ({raw.rate:,.0f}/s); rebuild"
     )
-    meter = common.CpuMeter(pids)
-    rb = await run_rebuild(stack.bootstrap, stack.redis_url)
+    meter = common.CpuMeter(pids, children="workers")
+    rb = await run_rebuild(stack.bootstrap, stack.redis_url, opts.workers)
     rb.cpu = meter.shares()
     common.progress(f"rebuild: {rb.events:,} events in {rb.wall_s:.2f}s ({rb.rate:,.0f}/s)")
     return seeded, raw, rb

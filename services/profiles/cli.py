@@ -28,12 +28,16 @@ def rebuild_command(
     grace: Annotated[
         float, typer.Option(min=0, help="Seconds before dropping the old keyspace")
     ] = 2.0,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes replaying the log [default: one a core, <= 8]"),
+    ] = None,
 ) -> None:
     """Replay the whole log into a fresh keyspace, then switch readers over to it at once.
 
-    The running profiles service goes on serving the old views meanwhile, and follows the
-    switch by itself."""
-    from services.profiles.rebuild import RebuildRunning, rebuild
+    Worker processes replay the log's partitions in parallel. The running profiles service
+    goes on serving the old views meanwhile, and follows the switch by itself."""
+    from services.profiles.rebuild import RebuildFailed, RebuildRunning, rebuild
 
     async def run() -> None:
         redis = Redis.from_url(redis_url)
@@ -52,16 +56,21 @@ def rebuild_command(
                     bar.update(task, completed=done, total=max(known, done) or None)
 
                 report = await rebuild(
-                    bootstrap, redis, progress=show, keep_old=keep_old, grace_s=grace
+                    bootstrap,
+                    redis,
+                    progress=show,
+                    keep_old=keep_old,
+                    grace_s=grace,
+                    workers=workers,
                 )
-        except RebuildRunning as exc:
+        except (RebuildRunning, RebuildFailed) as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
         finally:
             await redis.aclose()
         err.print(
             f"rebuilt {report.events:,} events ({report.skipped} malformed skipped) in "
-            f"{report.seconds:.1f} s: {report.rate:,.0f} events/s"
+            f"{report.seconds:.1f} s with {report.workers} workers: {report.rate:,.0f} events/s"
         )
         dropped = "kept" if report.dropped_keys is None else f"dropped {report.dropped_keys} keys"
         err.print(f"readers now use {report.prefix} (was {report.previous}: {dropped})")

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -40,10 +40,20 @@ class Projector:
         fetch_max_wait_ms: int = 500,
         on_load: Callable[[ViewStore], Awaitable[None]] | None = None,
         dead_letter: bool = True,
+        partitions: Sequence[TopicPartitionKey] | None = None,
     ) -> None:
+        """`partitions`: only these of the topics (a share of a rebuild); default all."""
         self._bootstrap = bootstrap
         self._store = store
         self._topics = topics
+        self._parts = [
+            TopicPartition(t, p)
+            for t, p in (
+                partitions
+                if partitions is not None
+                else [(t.name, p) for t in topics for p in range(t.partitions)]
+            )
+        ]
         self._project = project_fn
         self._name = name
         self._max_batch = max_batch
@@ -68,7 +78,7 @@ class Projector:
 
     def caught_up(self) -> bool:
         """Every partition's end is known from a fetch, and reached."""
-        parts = [(t.name, p) for t in self._topics for p in range(t.partitions)]
+        parts = [(tp.topic, tp.partition) for tp in self._parts]
         return all(
             tp in self.highwater and self.positions.get(tp, 0) >= self.highwater[tp] for tp in parts
         )
@@ -90,7 +100,7 @@ class Projector:
         await consumer.start()
         await producer.start()
         try:
-            parts = [TopicPartition(t.name, p) for t in self._topics for p in range(t.partitions)]
+            parts = self._parts
             consumer.assign(parts)
             await self._store.refresh()
             await self._load(consumer, parts)

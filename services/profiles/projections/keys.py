@@ -103,4 +103,21 @@ def kpi_facts(municipality: str) -> str:
     return f"kpi:{municipality}:facts"
 
 
+def citizen_keys(citizen_id: str) -> tuple[str, ...]:
+    """Every key that holds the citizen's own data: what an erasure deletes."""
+    return (
+        citizen(citizen_id),
+        citizen_suggestions(citizen_id),
+        citizen_timeline(citizen_id),
+        citizen_reviews(citizen_id),
+        citizen_placements(citizen_id),
+        citizen_consents(citizen_id),
+    )
+
+
+def is_citizens_own(key: str, citizen_id: str) -> bool:
+    own = citizen(citizen_id)
+    return key == own or key.startswith(own + ":")
+
+
 ERASED = "erased"

@@ -111,6 +111,10 @@ def timeline(event: Event) -> list[Write]:
     return writes
 
 
+def erase(citizen_id: str) -> list[Write]:
+    return [Delete(key) for key in keys.citizen_keys(citizen_id)]
+
+
 def project(event: Event) -> list[Write]:
     """All writes one event causes across the views."""
     return _current(event) + timeline(event)
@@ -133,12 +137,7 @@ def _current(event: Event) -> list[Write]:
         return [HashUpdate(keys.citizen(p.citizen_id), _fields(event, available=p.available))]
     if isinstance(p, ErasureRequested):
         return [
-            Delete(keys.citizen(p.citizen_id)),
-            Delete(keys.citizen_suggestions(p.citizen_id)),
-            Delete(keys.citizen_timeline(p.citizen_id)),
-            Delete(keys.citizen_reviews(p.citizen_id)),
-            Delete(keys.citizen_placements(p.citizen_id)),
-            Delete(keys.citizen_consents(p.citizen_id)),
+            *erase(p.citizen_id),
             # The tombstone that keeps later writes about the citizen out (see guarded.py).
             HashSet(keys.ERASED, p.citizen_id, event.occurred_at.isoformat()),
         ]

@@ -90,22 +90,23 @@ def timeline(event: Event) -> list[Write]:
     """An entry in the timeline of every citizen and job order the event is about: who did
     what, when. Keyed by event id and scored by time, so a replay writes the same entries."""
     p = event.payload
+    citizen_id = getattr(p, "citizen_id", None)
+    job_order_id = getattr(p, "job_order_id", None)
+    actor = event.actor
     entry = dump(
         {
-            "event_id": str(event.event_id),
+            "event_id": event.event_id,
             "event_type": event.event_type,
-            "occurred_at": event.occurred_at.isoformat(),
-            "actor": event.actor.model_dump(),
-            "citizen_id": getattr(p, "citizen_id", None),
-            "job_order_id": getattr(p, "job_order_id", None),
+            "occurred_at": event.occurred_at,
+            "actor": {"role": actor.role, "id": actor.id},
+            "citizen_id": citizen_id,
+            "job_order_id": job_order_id,
         }
     )
     at = event.occurred_at.timestamp()
     writes: list[Write] = []
-    citizen_id = getattr(p, "citizen_id", None)
     if isinstance(citizen_id, str) and not isinstance(p, ErasureRequested):
         writes.append(ZAdd(keys.citizen_timeline(citizen_id), entry, at))
-    job_order_id = getattr(p, "job_order_id", None)
     if isinstance(job_order_id, str):
         writes.append(ZAdd(keys.order_timeline(job_order_id), entry, at))
     return writes
@@ -120,8 +121,66 @@ def project(event: Event) -> list[Write]:
     return _current(event) + timeline(event)
 
 
+def _suggested(event: Event, p: PlacementSuggested) -> list[Write]:
+    """The ranked suggestion in the order's and the citizen's views, and on the worklist."""
+    doc = dump(
+        {
+            "suggestion_id": p.suggestion_id,
+            "job_order_id": p.job_order_id,
+            "citizen_id": p.citizen_id,
+            "score": p.score,
+            "rank_at_suggestion": p.rank,
+            "model_version": p.model_version,
+            "card_version": p.card_version,
+            "order_version": p.order_version,
+            **p.model_dump(include=_NESTED),
+            "missing": p.missing,
+            "suggested_at": event.occurred_at,
+            "event_id": event.event_id,
+        }
+    )
+    pending = dump(
+        {
+            "suggestion_id": p.suggestion_id,
+            "job_order_id": p.job_order_id,
+            "citizen_id": p.citizen_id,
+            "score": p.score,
+            "model_version": p.model_version,
+            "suggested_at": event.occurred_at,
+            "municipality_code": event.municipality_code,
+            "programme": p.programme,
+            "occupation_uri": p.occupation_uri,
+            "title": p.title,
+            "worksite_postal_code": p.worksite_postal_code,
+        }
+    )
+    writes: list[Write] = [
+        ZAdd(keys.order_ranking(p.job_order_id), p.citizen_id, p.score),
+        HashSet(keys.order_suggestions(p.job_order_id), p.citizen_id, doc),
+        HashSet(keys.citizen_suggestions(p.citizen_id), p.job_order_id, doc),
+    ]
+    muni = event.municipality_code
+    if muni is None:  # written before events carried the order's municipality
+        return writes
+    rank = worklist_rank(event.occurred_at.date(), p.score)
+    writes += [
+        HashSet(keys.worklist_docs(muni), p.suggestion_id, pending),
+        ZAdd(keys.worklist(muni), p.suggestion_id, rank),
+        HashSet(keys.kpi_facts(muni), f"{p.job_order_id}:suggested", "1"),
+    ]
+    if p.programme:
+        writes.append(ZAdd(keys.worklist_programme(muni, p.programme), p.suggestion_id, rank))
+    return writes
+
+
+# A suggestion's nested models, dumped in one call.
+_NESTED = {"reasons", "eligibility"}
+
+
 def _current(event: Event) -> list[Write]:
     p = event.payload
+    if type(p) is PlacementSuggested:  # most of the log: first
+        return _suggested(event, p)
     if isinstance(p, CompetenceCardRegistered | CompetenceCardUpdated):
         fields = _fields(
             event,
@@ -167,57 +226,6 @@ def _current(event: Event) -> list[Write]:
     if isinstance(p, JobOrderClosed):
         status = f"closed_{p.reason}"
         return [HashUpdate(keys.job_order(p.job_order_id), _fields(event, status=status))]
-    if isinstance(p, PlacementSuggested):
-        doc = dump(
-            {
-                "suggestion_id": p.suggestion_id,
-                "job_order_id": p.job_order_id,
-                "citizen_id": p.citizen_id,
-                "score": p.score,
-                "rank_at_suggestion": p.rank,
-                "model_version": p.model_version,
-                "card_version": p.card_version,
-                "order_version": p.order_version,
-                "reasons": [r.model_dump() for r in p.reasons],
-                "missing": p.missing,
-                "eligibility": p.eligibility.model_dump() if p.eligibility else None,
-                "suggested_at": event.occurred_at.isoformat(),
-                "event_id": str(event.event_id),
-            }
-        )
-        pending = dump(
-            {
-                "suggestion_id": p.suggestion_id,
-                "job_order_id": p.job_order_id,
-                "citizen_id": p.citizen_id,
-                "score": p.score,
-                "model_version": p.model_version,
-                "suggested_at": event.occurred_at.isoformat(),
-                "municipality_code": event.municipality_code,
-                "programme": p.programme,
-                "occupation_uri": p.occupation_uri,
-                "title": p.title,
-                "worksite_postal_code": p.worksite_postal_code,
-            }
-        )
-        writes = [
-            ZAdd(keys.order_ranking(p.job_order_id), p.citizen_id, p.score),
-            HashSet(keys.order_suggestions(p.job_order_id), p.citizen_id, doc),
-            HashSet(keys.citizen_suggestions(p.citizen_id), p.job_order_id, doc),
-        ]
-        where = event.municipality_code
-        if where is None:  # written before events carried the order's municipality
-            return writes
-        muni = where
-        rank = worklist_rank(event.occurred_at.date(), p.score)
-        writes += [
-            HashSet(keys.worklist_docs(muni), p.suggestion_id, pending),
-            ZAdd(keys.worklist(muni), p.suggestion_id, rank),
-            HashSet(keys.kpi_facts(muni), f"{p.job_order_id}:suggested", "1"),
-        ]
-        if p.programme:
-            writes.append(ZAdd(keys.worklist_programme(muni, p.programme), p.suggestion_id, rank))
-        return writes
     if isinstance(p, ModelEvaluated | FairnessReported):
         kind = "model" if isinstance(p, ModelEvaluated) else "fairness"
         report = {

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import SSLConnection
 from redis.exceptions import ResponseError
 
 from services.profiles.projections.writes import Command
@@ -36,6 +37,7 @@ class BatchConnection:
     and dropped after any failure (a half-read reply would poison it)."""
 
     def __init__(self, redis: Redis) -> None:
+        self._tls = issubclass(redis.connection_pool.connection_class, SSLConnection)
         self._kwargs: dict[str, Any] = dict(redis.connection_pool.connection_kwargs)
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
@@ -69,6 +71,8 @@ class BatchConnection:
     def _connection(self) -> socket.socket:
         if self._sock is not None:
             return self._sock
+        if self._tls:
+            raise ValueError("the views' store does not speak TLS to Redis: use redis://")
         kw = self._kwargs
         if kw.get("path"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

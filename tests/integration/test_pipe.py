@@ -79,3 +79,9 @@ async def test_the_clients_user_password_and_db_are_used(redis: Redis, redis_url
         await batches.close()
         await client.aclose()
         await redis.execute_command("ACL", "DELUSER", user)
+
+
+async def test_tls_is_refused_clearly() -> None:
+    batches = BatchConnection(Redis.from_url("rediss://127.0.0.1:1/0"))  # readers need no more
+    with pytest.raises(ValueError, match="TLS"):
+        await batches.transact(pack_transaction([("DEL", "k", [])], "p:"), 1)

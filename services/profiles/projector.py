@@ -27,8 +27,6 @@ from services.profiles.store import TopicPartitionKey, Transaction, ViewStore
 
 log = logging.getLogger(__name__)
 
-_YIELD_EVERY = 500
-
 
 class Projector:
     def __init__(
@@ -152,11 +150,7 @@ class Projector:
         malformed: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         with _no_gc():
             for tp, records in batch.items():
-                for i, record in enumerate(records):
-                    if i % _YIELD_EVERY == _YIELD_EVERY - 1:
-                        # Let the consumer fetch the next batch and the store send this
-                        # one's predecessor meanwhile (I/O waits were a quarter of a rebuild).
-                        await asyncio.sleep(0)
+                for record in records:
                     try:
                         event = REGISTRY.decode_record(record.value or b"", record.headers)
                         writes += self._project(event)

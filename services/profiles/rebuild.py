@@ -209,13 +209,17 @@ async def _replay(
             counts[i] = [int(x) for x in line.split()]
         return await proc.wait()
 
-    async def report() -> None:
-        while progress is not None:
+    def report() -> None:
+        if progress is not None:
             done = sum(map(sum, counts))
             progress(done, max(known, done))
+
+    async def keep_reporting() -> None:
+        while True:
+            report()
             await asyncio.sleep(0.2)
 
-    reporter = asyncio.create_task(report())
+    reporter = asyncio.create_task(keep_reporting())
     try:
         codes = await asyncio.gather(*(follow(proc, i) for i, proc in enumerate(procs)))
     finally:
@@ -226,10 +230,8 @@ async def _replay(
                 await proc.wait()
     if any(codes):
         raise RebuildFailed(f"rebuild workers exited with {codes} (their errors are above)")
-    applied, skipped = sum(c[0] for c in counts), sum(c[1] for c in counts)
-    if progress is not None:
-        progress(applied + skipped, max(known, applied + skipped))
-    return applied, skipped
+    report()
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 # The directory that holds the `services` package, for the workers' import path.

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from redis.asyncio import Redis
 
@@ -15,18 +14,11 @@ from schemas.citizens import CompetenceCard, CompetenceCardRegistered, ErasureRe
 from schemas.envelope import SYSTEM_MATCHING, Actor, Event, EventPayload
 from schemas.placements import PlacementSuggested
 from schemas.topics import PLACEMENTS
-from services.common.kafka import make_producer
 from services.profiles import keyspace
 from services.profiles.projections import keys
 from services.profiles.rebuild import log_ends, rebuild
 from services.profiles.store import ViewStore
-
-
-async def _publish(producer: AIOKafkaProducer, payload: EventPayload, actor: Actor) -> None:
-    event = Event.new(payload, actor=actor, occurred_at=datetime.now(UTC))
-    await producer.send_and_wait(
-        event.topic, event.to_json(), key=event.aggregate_id.encode(), headers=event.headers()
-    )
+from tests.integration.kafka_helpers import produce_events
 
 
 def _suggested(order: str, citizen: str) -> PlacementSuggested:
@@ -42,9 +34,8 @@ def _suggested(order: str, citizen: str) -> PlacementSuggested:
     )
 
 
-def _record(payload: EventPayload) -> tuple[str, bytes, bytes, None, None, list[tuple[str, bytes]]]:
-    event = Event.new(payload, actor=SYSTEM_MATCHING, occurred_at=datetime.now(UTC))
-    return event.topic, event.to_json(), event.aggregate_id.encode(), None, None, event.headers()
+def _event(payload: EventPayload, actor: Actor = SYSTEM_MATCHING) -> Event:
+    return Event.new(payload, actor=actor, occurred_at=datetime.now(UTC))
 
 
 def _partition_of(order: str) -> tuple[str, int]:
@@ -59,21 +50,18 @@ async def test_a_parallel_rebuild_replays_every_partition_and_keeps_erasures(
     citizen, order = f"cit-rb-{uuid.uuid4().hex[:6]}", f"jo-rb-{uuid.uuid4().hex[:6]}"
     card = CompetenceCard.model_validate(amina | {"citizen_id": citizen})
     consultant = Actor(role="consultant", id="c-1")
-    producer = make_producer(broker)
-    await producer.start()
-    try:
-        await _publish(
-            producer, CompetenceCardRegistered(citizen_id=citizen, version=1, card=card), consultant
-        )
-        await _publish(producer, ErasureRequested(citizen_id=citizen), consultant)
-        # Written after the erasure, on another topic: read by another worker process, which
-        # does not know of the erasure, and (behind many others on its partition) applied
-        # after it.
-        for i in range(20_000):
-            await producer.send(*_record(_suggested(order, f"cit-rb-other-{i}")))
-        await producer.send_and_wait(*_record(_suggested(order, citizen)))
-    finally:
-        await producer.stop()
+    await produce_events(
+        broker,
+        [
+            _event(CompetenceCardRegistered(citizen_id=citizen, version=1, card=card), consultant),
+            _event(ErasureRequested(citizen_id=citizen), consultant),
+            # Written after the erasure, on another topic: read by another worker process,
+            # which does not know of the erasure, and (behind many others on its partition)
+            # applied after it.
+            *(_event(_suggested(order, f"cit-rb-other-{i}")) for i in range(20_000)),
+            _event(_suggested(order, citizen)),
+        ],
+    )
 
     # A db of its own: the rebuild moves that db's pointer to the active keyspace.
     redis = Redis.from_url(redis_url.rsplit("/", 1)[0] + "/11")

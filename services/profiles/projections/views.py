@@ -121,6 +121,10 @@ def project(event: Event) -> list[Write]:
     return _current(event) + timeline(event)
 
 
+# A suggestion's nested models, dumped in one call.
+_NESTED = {"reasons", "eligibility"}
+
+
 def _suggested(event: Event, p: PlacementSuggested) -> list[Write]:
     """The ranked suggestion in the order's and the citizen's views, and on the worklist."""
     doc = dump(
@@ -171,10 +175,6 @@ def _suggested(event: Event, p: PlacementSuggested) -> list[Write]:
     if p.programme:
         writes.append(ZAdd(keys.worklist_programme(muni, p.programme), p.suggestion_id, rank))
     return writes
-
-
-# A suggestion's nested models, dumped in one call.
-_NESTED = {"reasons", "eligibility"}
 
 
 def _current(event: Event) -> list[Write]:

@@ -41,26 +41,32 @@ def test_headers_carry_type_and_version(amina: dict[str, Any]) -> None:
     assert headers["schema_version"] == b"1"
 
 
+def _stored_v1() -> bytes:
+    """A PlacementSuggested as v1 wrote it: score 0-100, no model version."""
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "event_type": "PlacementSuggested",
+            "schema_version": 1,
+            "occurred_at": "2026-01-05T09:00:00+01:00",
+            "aggregate_id": "jo-1",
+            "correlation_id": str(uuid.uuid4()),
+            "actor": {"role": "system", "id": "matching"},
+            "payload": {
+                "job_order_id": "jo-1",
+                "citizen_id": "cit-1",
+                "suggestion_id": "sug-1",
+                "score": 81,
+                "rank": 1,
+                "card_version": "a",
+                "order_version": "b",
+            },
+        }
+    ).encode()
+
+
 def test_v1_placement_suggested_is_read_as_v2() -> None:
-    stored_v1 = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "PlacementSuggested",
-        "schema_version": 1,
-        "occurred_at": "2026-01-05T09:00:00+01:00",
-        "aggregate_id": "jo-1",
-        "correlation_id": str(uuid.uuid4()),
-        "actor": {"role": "system", "id": "matching"},
-        "payload": {
-            "job_order_id": "jo-1",
-            "citizen_id": "cit-1",
-            "suggestion_id": "sug-1",
-            "score": 81,
-            "rank": 1,
-            "card_version": "a",
-            "order_version": "b",
-        },
-    }
-    event = REGISTRY.decode(json.dumps(stored_v1))
+    event = REGISTRY.decode(_stored_v1())
     payload = event.payload_as(PlacementSuggested)
     assert event.schema_version == 2
     assert payload.score == pytest.approx(0.81)
@@ -117,18 +123,7 @@ def test_headers_that_disagree_with_the_body_do_not_decide(amina: dict[str, Any]
 
 
 def test_a_v1_record_with_its_headers_is_upcast() -> None:
-    stored_v1 = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "PlacementSuggested",
-        "schema_version": 1,
-        "occurred_at": "2026-01-05T09:00:00+01:00",
-        "aggregate_id": "jo-1",
-        "correlation_id": str(uuid.uuid4()),
-        "actor": {"role": "system", "id": "matching"},
-        "payload": {"job_order_id": "jo-1", "citizen_id": "cit-1", "suggestion_id": "sug-1"}
-        | {"score": 81, "rank": 1, "card_version": "a", "order_version": "b"},
-    }
     headers = [("event_type", b"PlacementSuggested"), ("schema_version", b"1")]
-    event = REGISTRY.decode_record(json.dumps(stored_v1).encode(), headers)
+    event = REGISTRY.decode_record(_stored_v1(), headers)
     assert event.schema_version == 2
     assert event.payload_as(PlacementSuggested).score == pytest.approx(0.81)

@@ -15,7 +15,7 @@ from pydantic import (
     field_validator,
 )
 
-from schemas.common import MunicipalityCode
+from schemas.common import Cvr, MunicipalityCode
 
 ActorRole = Literal["consultant", "employer", "citizen", "system", "administrator"]
 
@@ -27,12 +27,17 @@ HEADER_CONTENT_TYPE = "content-type"
 
 
 class Actor(BaseModel):
-    """Who caused the event: a person acting in a role, or a system component."""
+    """Who caused the event: a person acting in a role, or a system component.
+
+    For commands, all of it comes from the caller's verified token: the subject as `id`, the
+    role, and the tenant the token names (a consultant's municipality, an employer's CVR)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: ActorRole
     id: str = Field(min_length=1, max_length=128)
+    municipality_code: MunicipalityCode | None = None
+    cvr: Cvr | None = None
 
 
 SYSTEM_MATCHING = Actor(role="system", id="matching")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from services.auth.cli import auth_app
 from services.demo.cli import demo_app
 from services.matching.model.cli import model_app
 from services.profiles.cli import projections_app
@@ -30,6 +32,7 @@ app.add_typer(match_app, name="match")
 app.add_typer(model_app, name="model")
 app.add_typer(demo_app, name="demo")
 app.add_typer(projections_app, name="projections")
+app.add_typer(auth_app, name="auth")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700
@@ -37,6 +40,26 @@ DEFAULT_PORT_BASE = 8700
 
 def _home(home: Path | None) -> Path:
     return (home or Path(os.environ.get("JOBMATCH_HOME", "var"))).resolve()
+
+
+def demo_consultant(home: Path, ports: Any) -> Callable[[str], str]:
+    """Tokens of the demo consultants (`demo-<municipality>`), minted with the stack's key."""
+    from services.auth.issuer import KeyStore, mint
+    from services.stack import issuer_url
+
+    store, issuer = KeyStore(home), issuer_url(ports.issuer)
+
+    def token_for(municipality: str) -> str:
+        return mint(
+            store,
+            issuer,
+            role="consultant",
+            subject=f"demo-{municipality}",
+            municipality=municipality,
+            minutes=10,
+        )
+
+    return token_for
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -47,7 +70,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def up(
     port_base: Annotated[
         int,
-        typer.Option(help="events=N, profiles=N+1, matching=N+2, broker=N+3, redis=N+4, s3=N+5"),
+        typer.Option(
+            help="events=N, profiles=N+1, matching=N+2, broker=N+3, redis=N+4, s3=N+5, issuer=N+6"
+        ),
     ] = DEFAULT_PORT_BASE,
     memory: Annotated[bool, typer.Option(help="Throwaway broker and Redis (nothing kept)")] = False,
     demo: Annotated[bool, typer.Option(help="Load the example cards and job orders")] = False,
@@ -77,8 +102,12 @@ def up(
             stack.start_services()
         for name, url in stack.urls.items():
             print(f"{name}: {url}", flush=True)
+        err.print(
+            f"sign-in: issuer {stack.issuer}; get a token with "
+            "`.venv/bin/jobmatch auth token --role consultant --municipality 0751`"
+        )
         if demo:
-            load_examples(stack.urls["events"])
+            load_examples(stack.urls["events"], demo_consultant(stack.home, stack.ports))
             err.print(
                 "demo: loaded 3 competence cards and 2 job orders; try "
                 f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
@@ -105,13 +134,22 @@ def demo(
     events_url: Annotated[str, typer.Option(help="Events API of a running stack")] = (
         f"http://127.0.0.1:{DEFAULT_PORT_BASE}"
     ),
+    home: Annotated[
+        Path | None, typer.Option(help="Its data folder (default $JOBMATCH_HOME or ./var)")
+    ] = None,
 ) -> None:
-    """Load the example cards and job orders into a running stack (or: demo generate)."""
+    """Load the example cards and job orders into a running stack (or: demo generate).
+
+    Signs in as a consultant of each document's municipality through the stack's issuer
+    (its key is in the data folder; the issuer's port is the events port + 6)."""
     if ctx.invoked_subcommand is not None:
         return
     from services.demo import load_examples
+    from services.stack import Ports
 
-    for answer in load_examples(events_url):
+    base = int(events_url.rsplit(":", 1)[-1].split("/")[0])
+    token_for = demo_consultant(_home(home), Ports(base))
+    for answer in load_examples(events_url, token_for):
         print(f"{answer['event_type']} {answer['aggregate_id']} v{answer['version']}")
 
 

@@ -22,9 +22,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from services.auth.issuer import KeyStore, mint
+from services.auth.principal import Role
 from services.common.kafka import ensure_topics
 
 SERVICES = ("events", "profiles", "matching")
@@ -58,6 +61,10 @@ class Ports:
     @property
     def s3(self) -> int:
         return self.base + 5
+
+    @property
+    def issuer(self) -> int:
+        return self.base + 6
 
 
 @dataclass
@@ -105,7 +112,7 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def free_port_base(count: int = 6) -> Ports:
+def free_port_base(count: int = 7) -> Ports:
     """A base with `count` consecutive free ports, as the stack lays its processes out.
 
     Picked below the ephemeral range: client sockets opened between choosing and binding
@@ -267,13 +274,31 @@ def create_topics(bootstrap: str, timeout: float = 30.0) -> list[str]:
             time.sleep(0.2)
 
 
+def issuer_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def start_issuer(home: Path, port: int, log_dir: Path) -> Proc:
+    """The embedded OIDC issuer: its signing keys live under `home`/auth."""
+    env = {"ISSUER_HOME": str(home), "ISSUER_PORT": str(port), "ISSUER_URL": issuer_url(port)}
+    proc = _spawn("issuer", [sys.executable, "-m", "services.auth"], log_dir, env)
+    _wait("issuer", proc, _http_ok(f"{issuer_url(port)}/health"), 30)
+    return proc
+
+
+def auth_env(issuer: str) -> dict[str, str]:
+    """What a service needs to verify the embedded issuer's tokens."""
+    return {"AUTH_ISSUER": issuer, "AUTH_JWKS_URL": f"{issuer}/.well-known/jwks.json"}
+
+
 # -- the services ----------------------------------------------------------------------------
 
 
 def service_env(
-    name: str, port: int, bootstrap: str, redis_url: str, data_dir: Path
+    name: str, port: int, bootstrap: str, redis_url: str, data_dir: Path, issuer: str
 ) -> dict[str, str]:
     env = {
+        **auth_env(issuer),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "REDIS_URL": redis_url,
         f"{name.upper()}_HOST": "127.0.0.1",
@@ -313,6 +338,14 @@ class Stack:
             "matching": f"http://127.0.0.1:{self.ports.matching}",
         }
 
+    @property
+    def issuer(self) -> str:
+        return issuer_url(self.ports.issuer)
+
+    def token(self, role: Role, subject: str | None = None, **claims: Any) -> str:
+        """A bearer token from this stack's issuer (see `services.auth.issuer.mint`)."""
+        return mint(KeyStore(self.home), self.issuer, role=role, subject=subject or role, **claims)
+
     def start_stores(self) -> None:
         logs = self.home / "logs"
         if self.bootstrap is None:
@@ -327,13 +360,15 @@ class Stack:
             self.procs.append(redis)
             self.redis_url = f"redis://127.0.0.1:{self.ports.redis}/0"
         create_topics(self.bootstrap)
+        if not any(p.name == "issuer" for p in self.procs):
+            self.procs.append(start_issuer(self.home, self.ports.issuer, logs))
 
     def start_services(self, names: tuple[str, ...] = SERVICES) -> dict[str, Proc]:
         assert self.bootstrap and self.redis_url, "start_stores first"
         started = {}
         for name in names:
             port = getattr(self.ports, name)
-            env = service_env(name, port, self.bootstrap, self.redis_url, self.home)
+            env = service_env(name, port, self.bootstrap, self.redis_url, self.home, self.issuer)
             started[name] = start_service(name, env, self.home / "logs")
             self.procs.append(started[name])
         for name, proc in started.items():

@@ -9,7 +9,18 @@ from typing import Any
 
 import pytest
 
-from services.stack import Proc, create_topics, free_port, start_redis, start_tansu
+from services.auth.issuer import KeyStore, mint
+from services.auth.principal import Role
+from services.stack import (
+    Proc,
+    auth_env,
+    create_topics,
+    free_port,
+    issuer_url,
+    start_issuer,
+    start_redis,
+    start_tansu,
+)
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -34,6 +45,33 @@ def redis_url(workdir: Path) -> Iterator[str]:
     port = free_port()
     proc = start_redis(port, workdir / "redis", workdir / "logs", durable=False)
     yield f"redis://127.0.0.1:{port}/0"
+    proc.stop()
+
+
+class Issuer:
+    """The embedded issuer, running; mints tokens with its key (tests hold the key folder)."""
+
+    def __init__(self, home: Path, url: str) -> None:
+        self.home = home
+        self.url = url
+        self.env = auth_env(url)
+
+    @property
+    def jwks_url(self) -> str:
+        return self.env["AUTH_JWKS_URL"]
+
+    def token(self, role: Role, subject: str | None = None, **claims: Any) -> str:
+        return mint(KeyStore(self.home), self.url, role=role, subject=subject or role, **claims)
+
+    def bearer(self, role: Role, subject: str | None = None, **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, subject, **claims)}"}
+
+
+@pytest.fixture(scope="session")
+def issuer(workdir: Path) -> Iterator[Issuer]:
+    port = free_port()
+    proc = start_issuer(workdir / "issuer", port, workdir / "logs")
+    yield Issuer(workdir / "issuer", issuer_url(port))
     proc.stop()
 
 

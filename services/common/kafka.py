@@ -1,26 +1,118 @@
-"""Thin aiokafka helpers shared by the services: topics, producers, readiness, replay."""
+"""Thin aiokafka helpers shared by the services: topics, producers, readiness, replay.
+
+Every client made here gets the broker's security options (SASL, TLS) from
+`kafka_security()`: the KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_CAFILE settings,
+read from the environment once per process (the same variables the services' settings
+validate at start-up). With none set the clients speak PLAINTEXT, as before.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator, Iterable
+import os
+import ssl
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from schemas.topics import CATALOGUE, Topic
+from services.common.settings import KafkaSecuritySettings
 
 log = logging.getLogger(__name__)
 
+Security = Mapping[str, Any]
 
-async def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE) -> list[str]:
+
+def ssl_context(settings: KafkaSecuritySettings) -> ssl.SSLContext:
+    """Verifies the broker's certificate and host name, against KAFKA_SSL_CAFILE if given,
+    else the system's CAs."""
+    return create_ssl_context(cafile=settings.kafka_ssl_cafile or None)
+
+
+def kafka_security(settings: KafkaSecuritySettings | None = None) -> dict[str, Any]:
+    """The aiokafka keyword arguments (producer, consumer, admin client alike) for the
+    broker's security settings: `settings`, or those of the environment (read once).
+    Empty for PLAINTEXT, so the clients' defaults stay as they were."""
+    if settings is None:
+        return dict(_security_from_env())
+    return _security(settings)
+
+
+def _security(settings: KafkaSecuritySettings) -> dict[str, Any]:
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    if settings.uses_tls:
+        options["ssl_context"] = ssl_context(settings)
+    if settings.uses_sasl:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return options
+
+
+@functools.cache
+def _security_from_env() -> Security:
+    """Read once: the password file is read at the first client, not at every one.
+    Invalid settings raise here (pydantic's ValidationError names the variable)."""
+    return _security(KafkaSecuritySettings())
+
+
+def clear_security_cache() -> None:
+    """Forget the environment's security settings (tests that change the environment)."""
+    _security_from_env.cache_clear()
+
+
+def _options(bootstrap: str, security: Security | None) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": bootstrap,
+        **(kafka_security() if security is None else security),
+    }
+
+
+def make_admin(
+    bootstrap: str, *, security: Security | None = None, **overrides: Any
+) -> AIOKafkaAdminClient:
+    """`security`: aiokafka options from `kafka_security(settings)`; default the environment's."""
+    return AIOKafkaAdminClient(**{**_options(bootstrap, security), **overrides})
+
+
+def make_consumer(
+    bootstrap: str, *, security: Security | None = None, **overrides: Any
+) -> AIOKafkaConsumer:
+    """A consumer with the broker's security options; `overrides` are aiokafka options."""
+    return AIOKafkaConsumer(**{**_options(bootstrap, security), **overrides})
+
+
+def topic_replication_factor() -> int:
+    """KAFKA_TOPIC_REPLICATION_FACTOR, default 1 (the embedded broker has one node). The
+    production cluster wants 3: with `min.insync.replicas=2`, a topic with fewer replicas
+    refuses every acks=all write."""
+    raw = os.environ.get("KAFKA_TOPIC_REPLICATION_FACTOR", "").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"KAFKA_TOPIC_REPLICATION_FACTOR must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+async def ensure_topics(
+    bootstrap: str,
+    topics: Iterable[Topic] = CATALOGUE,
+    replication_factor: int | None = None,
+    security: Security | None = None,
+) -> list[str]:
     """Create each missing topic with its catalogued partition count; return those created.
 
     Never rely on auto-creation: it picks the broker's default partition count.
+    `replication_factor`: default KAFKA_TOPIC_REPLICATION_FACTOR, else 1.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    replicas = replication_factor or topic_replication_factor()
+    admin = make_admin(bootstrap, security=security, request_timeout_ms=10000)
     await admin.start()
     created: list[str] = []
     try:
@@ -30,7 +122,11 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE) -> 
                 continue
             try:
                 await admin.create_topics(
-                    [NewTopic(topic.name, num_partitions=topic.partitions, replication_factor=1)]
+                    [
+                        NewTopic(
+                            topic.name, num_partitions=topic.partitions, replication_factor=replicas
+                        )
+                    ]
                 )
                 created.append(topic.name)
             except TopicAlreadyExistsError:
@@ -40,10 +136,14 @@ async def ensure_topics(bootstrap: str, topics: Iterable[Topic] = CATALOGUE) -> 
     return created
 
 
-def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
-    """acks=all: a command is answered only when the broker has the event."""
+def make_producer(
+    bootstrap: str, *, security: Security | None = None, **overrides: object
+) -> AIOKafkaProducer:
+    """acks=all: a command is answered only when the broker has the event.
+
+    `security`: aiokafka options from `kafka_security(settings)`; default the environment's."""
     options: dict[str, object] = {
-        "bootstrap_servers": bootstrap,
+        **_options(bootstrap, security),
         "acks": "all",
         # Bigger batches under load: the embedded broker's S3 engine stores one object per
         # batch and a fetch returns about one object per partition, so batch size sets the
@@ -58,8 +158,14 @@ def make_producer(bootstrap: str, **overrides: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
 
 
-async def broker_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+async def broker_reachable(
+    bootstrap: str, timeout: float = 2.0, security: Security | None = None
+) -> bool:
+    try:
+        admin = make_admin(bootstrap, security=security, request_timeout_ms=int(timeout * 1000))
+    except Exception:
+        log.warning("cannot configure the broker client", exc_info=True)
+        return False
     try:
         await asyncio.wait_for(admin.start(), timeout)
         await asyncio.wait_for(admin.list_topics(), timeout)
@@ -96,11 +202,15 @@ async def read_until(
 
 
 async def read_log(
-    bootstrap: str, topics: Iterable[Topic], idle_ms: int = 1000, timeout: float | None = None
+    bootstrap: str,
+    topics: Iterable[Topic],
+    idle_ms: int = 1000,
+    timeout: float | None = None,
+    security: Security | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of `topics` from the start to the end the fetches report (highwater),
     or what has arrived when `timeout` seconds have passed."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = make_consumer(bootstrap, security=security, enable_auto_commit=False)
     await consumer.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
     try:

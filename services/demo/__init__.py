@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,18 @@ def example_documents() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return cards, orders
 
 
-def load_examples(events_url: str, timeout: float = 30.0) -> list[dict[str, Any]]:
-    """Post the examples through the events API, as a consultant would."""
+def load_examples(
+    events_url: str, token_for: Callable[[str], str], timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Post the examples through the events API, as a consultant of each document's
+    municipality would (`token_for(municipality_code)` gives that consultant's token)."""
     cards, orders = example_documents()
-    headers = {"X-Actor-Role": "consultant", "X-Actor-Id": "demo"}
     answers = []
-    with httpx.Client(base_url=events_url, timeout=timeout, headers=headers) as client:
+    with httpx.Client(base_url=events_url, timeout=timeout) as client:
         for path, docs in (("/v1/competence-cards", cards), ("/v1/job-orders", orders)):
             for doc in docs:
-                response = client.post(path, json=doc)
+                auth = {"Authorization": f"Bearer {token_for(doc['municipality_code'])}"}
+                response = client.post(path, json=doc, headers=auth)
                 if response.status_code == 409:
                     continue  # loaded by an earlier run on the same data
                 response.raise_for_status()

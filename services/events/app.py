@@ -14,10 +14,12 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
 from schemas.topics import PLACEMENTS
+from services.auth.access import log_refusal
+from services.auth.fastapi import secure_app
 from services.common.errors import install_error_handlers
 from services.common.health import broker_check, health_router, redis_check
 from services.events.context import CommandContext
-from services.events.errors import CommandError
+from services.events.errors import CommandError, Forbidden, Hidden
 from services.events.handlers import Handlers
 from services.events.publisher import EventPublisher
 from services.events.routes import router
@@ -38,7 +40,11 @@ appends events to the log.
 Every accepted command answers **202** with the event id and its position in the log once
 the broker has acknowledged the write (acks=all). Invalid input answers **422** naming each
 bad field; a command that does not fit the current state answers **409** with the reason;
-an unknown record **404**. Every command records its actor (`X-Actor-Role`, `X-Actor-Id`).
+an unknown record (or one outside the caller's municipality or CVR) **404**.
+
+Every call needs an access token (`Authorization: Bearer …`, see docs/security.md): 401
+without a valid one, 403 for a role that may never do this. The event records the actor
+from the verified token (subject, role, municipality or CVR); no request header can set it.
 
 This service uses the ESCO classification of the European Commission."""
 
@@ -92,18 +98,29 @@ def create_app(settings: EventsSettings) -> FastAPI:
             await redis.aclose()
 
     app = FastAPI(
-        title="jobmatch events", version="0.2.0", description=DESCRIPTION, lifespan=lifespan
+        title="jobmatch events",
+        version="0.3.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    auth = secure_app(app, settings, "events")
     broker = broker_check(settings.kafka_bootstrap_servers)
     redis = redis_check(lambda: app.state.redis)
-    app.include_router(health_router("events", {"broker": broker, "redis": redis}))
+    checks = {"broker": broker, "redis": redis, "signing_keys": auth.verifier.keys.ready}
+    app.include_router(health_router("events", checks))
     app.include_router(router)
     app.include_router(taxonomy_router)
 
     @app.exception_handler(CommandError)
     async def refused(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CommandError)
+        if isinstance(exc, Forbidden | Hidden):
+            why = exc.why if isinstance(exc, Hidden) else str(exc)
+            principal = getattr(request.state, "principal", None)
+            log_refusal(request, principal, exc.status, why)
         return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
 
     @app.exception_handler(KafkaError)

@@ -18,4 +18,10 @@ def bootstrap(settings: EventsSettings | None = None) -> tuple[FastAPI, EventsSe
 
 def run() -> None:
     app, settings = bootstrap()
-    uvicorn.run(app, host=settings.events_host, port=settings.events_port, log_config=None)
+    uvicorn.run(
+        app,
+        host=settings.events_host,
+        port=settings.events_port,
+        log_config=None,
+        server_header=False,
+    )

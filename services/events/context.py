@@ -22,8 +22,8 @@ from services.events import commands as c
 from services.events.commands import Decision
 from services.events.enrich import card_links, card_problems, order_links, order_problems
 from services.events.errors import CommandError, Invalid
-from services.events.handlers import Accepted, Handlers, Meta
-from services.events.state import PlacementState, ReviewState, SuggestionState
+from services.events.handlers import Accepted, Handlers, Meta, States
+from services.events.state import OrderState, PlacementState, ReviewState, SuggestionState
 from services.events.suggestions import load_suggestion
 from services.reference.esco import Taxonomy
 from services.reference.geo import Geo
@@ -96,14 +96,20 @@ class CommandContext:
             await self.redis.zrem(self._deadlines, order.job_order_id)
 
     async def close_order(
-        self, job_order_id: str, reason: Literal["withdrawn", "expired"], meta: Meta
+        self,
+        job_order_id: str,
+        reason: Literal["withdrawn", "expired"],
+        meta: Meta,
+        check: Callable[[OrderState | None], None] = lambda state: None,
     ) -> Accepted:
+        """`check` refuses a caller the order does not belong to (see access.py)."""
         key = c.order_key(job_order_id)
-        accepted = await self.handlers.execute(
-            [key],
-            lambda s: c.decide_close_order(job_order_id, reason, s.get(key), self.today()),
-            meta,
-        )
+
+        def decide(s: States) -> Decision:
+            check(s.get(key))
+            return c.decide_close_order(job_order_id, reason, s.get(key), self.today())
+
+        accepted = await self.handlers.execute([key], decide, meta)
         await self.redis.zrem(self._deadlines, job_order_id)
         return accepted
 

@@ -21,8 +21,24 @@ class CommandError(Exception):
         return [{"field": f, "reason": r} for f, r in self.problems]
 
 
+class Forbidden(CommandError):
+    """The caller's role or tenant may not do this (an existing object of another tenant
+    answers NotFound instead, so that its existence is not revealed)."""
+
+    status = 403
+
+
 class NotFound(CommandError):
     status = 404
+
+
+class Hidden(NotFound):
+    """The object exists but belongs to another tenant: answered exactly as a missing one;
+    `why` is for the log only."""
+
+    def __init__(self, reason: str, why: str) -> None:
+        super().__init__(reason)
+        self.why = why
 
 
 class Conflict(CommandError):

@@ -7,25 +7,30 @@ passes the pure `decide_*` function to `Handlers.execute`.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal, get_args
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.citizens import CompetenceCard, SharedField
 from schemas.common import Cvr, ResourceId, SaneDate
-from schemas.envelope import Actor, ActorRole
 from schemas.jobs import JobOrder
+from services.auth.access import Access
+from services.auth.principal import Principal
+from services.events import access
 from services.events import commands as c
 from services.events.context import CommandContext
-from services.events.errors import Invalid
-from services.events.handlers import Accepted, Meta
+from services.events.errors import Hidden, Invalid, NotFound
+from services.events.handlers import Accepted, Meta, States
 
 router = APIRouter(prefix="/v1", tags=["commands"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "The record the command refers to does not exist"},
     409: {"description": "The command does not fit the current state; `reason` says why"},
     422: {"description": "A field is invalid; each one is named with the reason"},
+    401: {"description": "No valid access token (see `WWW-Authenticate`)"},
+    403: {"description": "The caller's role, municipality or CVR may not do this"},
 }
 
 
@@ -34,26 +39,20 @@ def get_context(request: Request) -> CommandContext:
     return ctx
 
 
-def get_meta(
-    x_actor_role: Annotated[str, Header(description="consultant, employer, system, ...")] = (
-        "consultant"
-    ),
-    x_actor_id: Annotated[str, Header(description="Who issues the command")] = "anonymous",
-    x_correlation_id: Annotated[uuid.UUID | None, Header()] = None,
-) -> Meta:
-    try:
-        actor = Actor(role=x_actor_role, id=x_actor_id)  # type: ignore[arg-type]
-    except ValidationError:
-        raise HTTPException(
-            422,
-            detail=[
-                {
-                    "field": "X-Actor-Role",
-                    "reason": f"must be one of {', '.join(get_args(ActorRole))}",
-                }
-            ],
-        ) from None
-    return Meta(actor=actor, correlation_id=x_correlation_id)
+def correlation(
+    x_correlation_id: Annotated[
+        uuid.UUID | None, Header(description="Ties commands together")
+    ] = None,
+) -> uuid.UUID | None:
+    return x_correlation_id
+
+
+Correlation = Annotated[uuid.UUID | None, Depends(correlation)]
+
+
+def _meta(principal: Principal, correlation_id: uuid.UUID | None) -> Meta:
+    """The actor comes from the verified token alone (X-Actor-* headers are ignored)."""
+    return Meta(actor=principal.actor(), correlation_id=correlation_id)
 
 
 def expected_version(
@@ -72,7 +71,9 @@ def expected_version(
 
 
 Ctx = Annotated[CommandContext, Depends(get_context)]
-MetaDep = Annotated[Meta, Depends(get_meta)]
+# Who may call each command (deny by default); the object itself is checked in the route.
+Consultant = Annotated[Principal, Depends(Access("consultant"))]
+ConsultantOrEmployer = Annotated[Principal, Depends(Access("consultant", "employer"))]
 IfMatch = Annotated[int | None, Depends(expected_version)]
 CitizenId = Annotated[str, Path(min_length=3, max_length=64)]
 SuggestionId = Annotated[str, Path(min_length=3, max_length=64)]
@@ -82,6 +83,14 @@ OrderId = Annotated[str, Path(min_length=3, max_length=64)]
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _checked(
+    check: Callable[[Principal, Any, str], None], who: Principal, state: Any, ident: str
+) -> Literal[True]:
+    """Run a tenancy check inside a decide lambda (on the state the command is decided on)."""
+    check(who, state, ident)
+    return True
 
 
 def _same_id(path_id: str, body_id: str, name: str) -> None:
@@ -99,15 +108,19 @@ def _same_id(path_id: str, body_id: str, name: str) -> None:
     summary="Register a citizen's competence card (kompetencekort)",
     responses=ERRORS,
 )
-async def register_competence_card(card: CompetenceCard, ctx: Ctx, meta: MetaDep) -> Accepted:
+async def register_competence_card(
+    card: CompetenceCard, ctx: Ctx, who: Consultant, cid: Correlation
+) -> Accepted:
     """Answers 202 once the broker has `CompetenceCardRegistered` (acks=all), with the
     ESCO links of the card's titles and skills and its programme eligibility. A citizen who
-    already has a card gets 409: change a card with `PUT` and `If-Match`."""
+    already has a card gets 409: change a card with `PUT` and `If-Match`. Consultants
+    register cards of their own municipality only (403)."""
+    access.new_card(who, card)
     cmd = c.SubmitCompetenceCard(card, ctx.card_links(card))
     return await ctx.handlers.execute(
         [c.citizen_key(card.citizen_id)],
         lambda s: c.decide_register_card(cmd, s.get(c.citizen_key(card.citizen_id)), ctx.today()),
-        meta,
+        _meta(who, cid),
         card.municipality_code,
     )
 
@@ -120,16 +133,25 @@ async def register_competence_card(card: CompetenceCard, ctx: Ctx, meta: MetaDep
     responses={**ERRORS, 428: {"description": "If-Match is missing"}},
 )
 async def update_competence_card(
-    citizen_id: CitizenId, card: CompetenceCard, ctx: Ctx, meta: MetaDep, version: IfMatch
+    citizen_id: CitizenId,
+    card: CompetenceCard,
+    ctx: Ctx,
+    who: Consultant,
+    cid: Correlation,
+    version: IfMatch,
 ) -> Accepted:
     """Emits `CompetenceCardUpdated` with the next version. A stale `If-Match` gets 409."""
     _same_id(citizen_id, card.citizen_id, "citizen_id")
+    access.new_card(who, card)
     cmd = c.SubmitCompetenceCard(card, ctx.card_links(card), expected_version=version)
     key = c.citizen_key(citizen_id)
     return await ctx.handlers.execute(
         [key],
-        lambda s: c.decide_update_card(cmd, s.get(key), ctx.today()),
-        meta,
+        lambda s: (
+            _checked(access.citizen, who, s.get(key), citizen_id)
+            and c.decide_update_card(cmd, s.get(key), ctx.today())
+        ),
+        _meta(who, cid),
         card.municipality_code,
     )
 
@@ -149,12 +171,17 @@ class AvailabilityBody(_Body):
     responses=ERRORS,
 )
 async def change_availability(
-    citizen_id: CitizenId, body: AvailabilityBody, ctx: Ctx, meta: MetaDep
+    citizen_id: CitizenId, body: AvailabilityBody, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
     cmd = c.ChangeAvailability(citizen_id, **body.model_dump())
     key = c.citizen_key(citizen_id)
     return await ctx.handlers.execute(
-        [key], lambda s: c.decide_change_availability(cmd, s.get(key)), meta
+        [key],
+        lambda s: (
+            _checked(access.citizen, who, s.get(key), citizen_id)
+            and c.decide_change_availability(cmd, s.get(key))
+        ),
+        _meta(who, cid),
     )
 
 
@@ -177,12 +204,20 @@ class ConsentBody(_Body):
     responses=ERRORS,
 )
 async def give_consent(
-    citizen_id: CitizenId, body: ConsentBody, ctx: Ctx, meta: MetaDep
+    citizen_id: CitizenId, body: ConsentBody, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
+    """A consultant of the citizen's municipality records the consent the citizen gave."""
     consent_id = body.consent_id or f"cns-{uuid.uuid4().hex[:12]}"
     cmd = c.GiveConsent(citizen_id, consent_id, body.scope, body.employer_cvr, body.shared_fields)
     key = c.citizen_key(citizen_id)
-    return await ctx.handlers.execute([key], lambda s: c.decide_give_consent(cmd, s.get(key)), meta)
+    return await ctx.handlers.execute(
+        [key],
+        lambda s: (
+            _checked(access.citizen, who, s.get(key), citizen_id)
+            and c.decide_give_consent(cmd, s.get(key))
+        ),
+        _meta(who, cid),
+    )
 
 
 @router.delete(
@@ -196,12 +231,18 @@ async def withdraw_consent(
     citizen_id: CitizenId,
     consent_id: Annotated[str, Path(min_length=1, max_length=64)],
     ctx: Ctx,
-    meta: MetaDep,
+    who: Consultant,
+    cid: Correlation,
 ) -> Accepted:
     cmd = c.WithdrawConsent(citizen_id, consent_id)
     key = c.citizen_key(citizen_id)
     return await ctx.handlers.execute(
-        [key], lambda s: c.decide_withdraw_consent(cmd, s.get(key)), meta
+        [key],
+        lambda s: (
+            _checked(access.citizen, who, s.get(key), citizen_id)
+            and c.decide_withdraw_consent(cmd, s.get(key))
+        ),
+        _meta(who, cid),
     )
 
 
@@ -217,12 +258,22 @@ class ErasureBody(_Body):
     responses=ERRORS,
 )
 async def request_erasure(
-    citizen_id: CitizenId, ctx: Ctx, meta: MetaDep, body: ErasureBody | None = None
+    citizen_id: CitizenId,
+    ctx: Ctx,
+    who: Consultant,
+    cid: Correlation,
+    body: ErasureBody | None = None,
 ) -> Accepted:
+    """Recorded by a consultant of the citizen's municipality when the citizen asks."""
     key = c.citizen_key(citizen_id)
     reason = body.reason if body else None
     return await ctx.handlers.execute(
-        [key], lambda s: c.decide_request_erasure(citizen_id, reason, s.get(key)), meta
+        [key],
+        lambda s: (
+            _checked(access.citizen, who, s.get(key), citizen_id)
+            and c.decide_request_erasure(citizen_id, reason, s.get(key))
+        ),
+        _meta(who, cid),
     )
 
 
@@ -236,15 +287,19 @@ async def request_erasure(
     summary="Post a job order (jobordre)",
     responses=ERRORS,
 )
-async def post_job_order(order: JobOrder, ctx: Ctx, meta: MetaDep) -> Accepted:
+async def post_job_order(
+    order: JobOrder, ctx: Ctx, who: ConsultantOrEmployer, cid: Correlation
+) -> Accepted:
     """Emits `JobOrderPosted` (and `EmployerRegistered` for an unseen CVR). An IGU order
-    that starts after 31 December 2027 is refused (422): the scheme ends then."""
+    that starts after 31 December 2027 is refused (422): the scheme ends then. Employers
+    post orders of their own CVR, consultants orders in their own municipality (403)."""
+    access.new_order(who, order)
     cmd = c.PostJobOrder(order, ctx.order_links(order))
     okey, ekey = c.order_key(order.job_order_id), c.employer_key(order.employer.cvr)
     accepted = await ctx.handlers.execute(
         [okey, ekey],
         lambda s: c.decide_post_order(cmd, s.get(okey), s.get(ekey) is not None),
-        meta,
+        _meta(who, cid),
         order.municipality_code,
         primary=-1,
     )
@@ -260,13 +315,25 @@ async def post_job_order(order: JobOrder, ctx: Ctx, meta: MetaDep) -> Accepted:
     responses={**ERRORS, 428: {"description": "If-Match is missing"}},
 )
 async def update_job_order(
-    job_order_id: OrderId, order: JobOrder, ctx: Ctx, meta: MetaDep, version: IfMatch
+    job_order_id: OrderId,
+    order: JobOrder,
+    ctx: Ctx,
+    who: ConsultantOrEmployer,
+    cid: Correlation,
+    version: IfMatch,
 ) -> Accepted:
     _same_id(job_order_id, order.job_order_id, "job_order_id")
+    access.new_order(who, order)
     cmd = c.PostJobOrder(order, ctx.order_links(order), expected_version=version)
     key = c.order_key(job_order_id)
     accepted = await ctx.handlers.execute(
-        [key], lambda s: c.decide_update_order(cmd, s.get(key)), meta, order.municipality_code
+        [key],
+        lambda s: (
+            _checked(access.order, who, s.get(key), job_order_id)
+            and c.decide_update_order(cmd, s.get(key))
+        ),
+        _meta(who, cid),
+        order.municipality_code,
     )
     await ctx.track_deadline(order)
     return accepted
@@ -284,11 +351,20 @@ class CloseBody(_Body):
     responses=ERRORS,
 )
 async def close_job_order(
-    job_order_id: OrderId, body: CloseBody, ctx: Ctx, meta: MetaDep
+    job_order_id: OrderId,
+    body: CloseBody,
+    ctx: Ctx,
+    who: ConsultantOrEmployer,
+    cid: Correlation,
 ) -> Accepted:
     """Orders close as filled by themselves when all positions have started placements,
     and as expired when the application deadline has passed."""
-    return await ctx.close_order(job_order_id, body.reason, meta)
+    return await ctx.close_order(
+        job_order_id,
+        body.reason,
+        _meta(who, cid),
+        lambda state: access.order(who, state, job_order_id),
+    )
 
 
 # -- review and placement ----------------------------------------------------------------------
@@ -301,9 +377,16 @@ async def close_job_order(
     summary="The consultant accepts a suggested match",
     responses=ERRORS,
 )
-async def accept_suggestion(suggestion_id: SuggestionId, ctx: Ctx, meta: MetaDep) -> Accepted:
+async def accept_suggestion(
+    suggestion_id: SuggestionId, ctx: Ctx, who: Consultant, cid: Correlation
+) -> Accepted:
     return await ctx.on_suggestion(
-        suggestion_id, lambda sug, review: c.decide_accept(suggestion_id, sug, review), meta
+        suggestion_id,
+        lambda sug, review: (
+            _checked(access.suggestion, who, sug, suggestion_id)
+            and c.decide_accept(suggestion_id, sug, review)
+        ),
+        _meta(who, cid),
     )
 
 
@@ -320,14 +403,15 @@ class RejectBody(_Body):
     responses=ERRORS,
 )
 async def reject_suggestion(
-    suggestion_id: SuggestionId, body: RejectBody, ctx: Ctx, meta: MetaDep
+    suggestion_id: SuggestionId, body: RejectBody, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
     return await ctx.on_suggestion(
         suggestion_id,
-        lambda sug, review: c.decide_reject(
-            suggestion_id, body.reason_code, body.reason_text, sug, review
+        lambda sug, review: (
+            _checked(access.suggestion, who, sug, suggestion_id)
+            and c.decide_reject(suggestion_id, body.reason_code, body.reason_text, sug, review)
         ),
-        meta,
+        _meta(who, cid),
     )
 
 
@@ -338,10 +422,13 @@ async def reject_suggestion(
     summary="Present the candidate to the employer",
     responses=ERRORS,
 )
-async def present_candidate(suggestion_id: SuggestionId, ctx: Ctx, meta: MetaDep) -> Accepted:
+async def present_candidate(
+    suggestion_id: SuggestionId, ctx: Ctx, who: Consultant, cid: Correlation
+) -> Accepted:
     """Only an accepted suggestion, with the citizen's consent on record for this employer
     (or all), to an open job order; otherwise 409 with the reason."""
     suggestion = await ctx.suggestion(suggestion_id)
+    access.suggestion(who, suggestion, suggestion_id)
     rkey = c.review_key(suggestion_id)
     ckey = c.citizen_key(suggestion.citizen_id) if suggestion else ("citizen", "-")
     okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
@@ -350,7 +437,7 @@ async def present_candidate(suggestion_id: SuggestionId, ctx: Ctx, meta: MetaDep
         lambda s: c.decide_present(
             suggestion_id, suggestion, s.get(rkey), s.get(ckey), s.get(okey)
         ),
-        meta,
+        _meta(who, cid),
     )
 
 
@@ -367,14 +454,34 @@ class EmployerDecisionBody(_Body):
     responses=ERRORS,
 )
 async def record_employer_decision(
-    suggestion_id: SuggestionId, body: EmployerDecisionBody, ctx: Ctx, meta: MetaDep
+    suggestion_id: SuggestionId,
+    body: EmployerDecisionBody,
+    ctx: Ctx,
+    who: ConsultantOrEmployer,
+    cid: Correlation,
 ) -> Accepted:
-    return await ctx.on_suggestion(
-        suggestion_id,
-        lambda sug, review: c.decide_employer_decision(
-            suggestion_id, body.decision, body.reason, sug, review
-        ),
-        meta,
+    """The employer of the order records its own decision, or a consultant of the order's
+    municipality records it on the employer's behalf."""
+    suggestion = await ctx.suggestion(suggestion_id)
+    if suggestion is None:
+        raise NotFound(f"suggestion {suggestion_id!r} not found")
+    rkey, okey = c.review_key(suggestion_id), c.order_key(suggestion.job_order_id)
+
+    def decide(s: States) -> c.Decision:
+        if who.role == "employer":
+            try:
+                access.order(who, s.get(okey), suggestion.job_order_id)
+            except NotFound as refused:
+                why = getattr(refused, "why", "the order is not found")
+                raise Hidden(f"suggestion {suggestion_id!r} not found", why) from None
+        else:
+            access.suggestion(who, suggestion, suggestion_id)
+        return c.decide_employer_decision(
+            suggestion_id, body.decision, body.reason, suggestion, s.get(rkey)
+        )
+
+    return await ctx.handlers.execute(
+        [rkey, okey], decide, _meta(who, cid), suggestion.municipality_code
     )
 
 
@@ -394,17 +501,20 @@ class StartPlacementBody(_Body):
     summary="Start a placement for a hired candidate (IGU: e.g. 29 h work + 8 h school)",
     responses=ERRORS,
 )
-async def start_placement(body: StartPlacementBody, ctx: Ctx, meta: MetaDep) -> Accepted:
+async def start_placement(
+    body: StartPlacementBody, ctx: Ctx, who: Consultant, cid: Correlation
+) -> Accepted:
     """Emits `PlacementStarted`; when it takes the order's last open position, also
     `JobOrderClosed` (filled)."""
     suggestion = await ctx.suggestion(body.suggestion_id)
+    access.suggestion(who, suggestion, body.suggestion_id)
     cmd = c.StartPlacement(**body.model_dump())
     rkey = c.review_key(body.suggestion_id)
     okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
     return await ctx.handlers.execute(
         [rkey, okey],
         lambda s: c.decide_start_placement(cmd, suggestion, s.get(rkey), s.get(okey)),
-        meta,
+        _meta(who, cid),
     )
 
 
@@ -422,12 +532,15 @@ class FollowUpBody(_Body):
     responses=ERRORS,
 )
 async def record_follow_up(
-    placement_id: PlacementId, body: FollowUpBody, ctx: Ctx, meta: MetaDep
+    placement_id: PlacementId, body: FollowUpBody, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
     return await ctx.on_placement(
         placement_id,
-        lambda p: c.decide_follow_up(placement_id, body.date, body.status, body.note, p),
-        meta,
+        lambda p: (
+            _checked(access.placement, who, p, placement_id)
+            and c.decide_follow_up(placement_id, body.date, body.status, body.note, p)
+        ),
+        _meta(who, cid),
     )
 
 
@@ -444,10 +557,17 @@ class EndPlacementBody(_Body):
     responses=ERRORS,
 )
 async def end_placement(
-    placement_id: PlacementId, body: EndPlacementBody, ctx: Ctx, meta: MetaDep
+    placement_id: PlacementId,
+    body: EndPlacementBody,
+    ctx: Ctx,
+    who: Consultant,
+    cid: Correlation,
 ) -> Accepted:
     return await ctx.on_placement(
         placement_id,
-        lambda p: c.decide_end_placement(placement_id, body.end_date, body.outcome, p),
-        meta,
+        lambda p: (
+            _checked(access.placement, who, p, placement_id)
+            and c.decide_end_placement(placement_id, body.end_date, body.outcome, p)
+        ),
+        _meta(who, cid),
     )

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from services.auth.access import Access
 from services.reference.esco import search_occupations
 
-router = APIRouter(prefix="/v1/taxonomy", tags=["taxonomy"])
+# Reference data, no personal data: every signed-in role may search it.
+router = APIRouter(
+    prefix="/v1/taxonomy",
+    tags=["taxonomy"],
+    dependencies=[Depends(Access("consultant", "employer", "administrator", "system"))],
+)
 
 
 @router.get(

@@ -9,6 +9,7 @@ from typing import Any
 
 import faust
 
+from services.auth.authenticator import Authenticator
 from services.common.logs import configure_logging
 from services.matching.agents import INPUTS, register_agents
 from services.matching.app import create_app
@@ -79,7 +80,8 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
     ready = asyncio.Event()
     app = create_app(settings)
     register_agents(app, state, ready)
-    register_pages(app, state, ready, settings.kafka_bootstrap_servers, model_info)
+    authenticator = Authenticator.from_settings(settings, "matching")
+    register_pages(app, state, ready, settings.kafka_bootstrap_servers, authenticator, model_info)
 
     @app.task
     async def rebuild_state() -> None:

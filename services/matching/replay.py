@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from schemas.registry import REGISTRY
 from schemas.topics import Topic
-from services.common.kafka import read_until
+from services.common.kafka import make_consumer, read_until
 from services.matching.domain.state import MatchingState
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,8 @@ async def replay_committed(
     state: MatchingState, bootstrap: str, group_id: str, topics: Iterable[Topic]
 ) -> int:
     """Load every event before the committed offsets into `state`; return how many."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer = make_consumer(
+        bootstrap,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from services.auth.settings import AuthSettings
 from services.common.settings import BrokerSettings
 
 
-class MatchingSettings(BrokerSettings):
+class MatchingSettings(BrokerSettings, AuthSettings):
     matching_group_id: str = "jobmatch-matching"
     matching_host: str = "127.0.0.1"
     matching_port: int = Field(default=6066, ge=1, le=65535)

@@ -10,6 +10,8 @@ from redis.asyncio import Redis
 
 from schemas.common import MUNICIPALITY_CODES
 from schemas.jobs import Programme
+from services.auth.access import Access, hidden
+from services.auth.principal import Principal
 from services.profiles import examples, keyspace, queries
 from services.profiles.consistency import (
     conditional,
@@ -64,7 +66,9 @@ ViewsDep = Annotated[Views, Depends(current_views)]
 router = APIRouter(prefix="/v1", tags=["queries"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
-    404: {"description": "Not found"},
+    401: {"description": "No valid access token (see `WWW-Authenticate`)"},
+    403: {"description": "The caller's role may not read this"},
+    404: {"description": "Not found, or outside the caller's municipality or CVR"},
     504: {"description": "min_position not reached in time"},
 }
 
@@ -73,10 +77,47 @@ def _not_found(kind: str, ident: str) -> HTTPException:
     return HTTPException(404, detail=f"{kind} {ident!r} not found")
 
 
+# Who may read what (deny by default); the object's tenant is checked in the route.
+OrderReader = Annotated[Principal, Depends(Access("consultant", "system", scope="job-orders:read"))]
+CitizenReader = Annotated[Principal, Depends(Access("consultant", "system", scope="citizens:read"))]
+WorklistReader = Annotated[
+    Principal, Depends(Access("consultant", "system", scope="worklists:read"))
+]
+EmployerReader = Annotated[Principal, Depends(Access("employer", "system", scope="employers:read"))]
+KpiReader = Annotated[
+    Principal, Depends(Access("consultant", "administrator", "system", scope="kpis:read"))
+]
+ReportReader = Annotated[
+    Principal, Depends(Access("administrator", "system", scope="reports:read"))
+]
+
+
+async def _in_tenant(
+    request: Request, v: Views, who: Principal, key: str, kind: str, ident: str
+) -> dict[str, Any]:
+    """The object's status and municipality; 404 when it is missing or of another tenant."""
+    fields = await queries.fields(v, key, ("status", "municipality_code"))
+    if not fields:
+        raise _not_found(kind, ident)
+    if not who.in_municipality(fields.get("municipality_code")):
+        raise hidden(request, who, kind, ident)
+    return fields
+
+
+def _municipality_readable(request: Request, who: Principal, code: str) -> None:
+    """A municipality's lists: its own consultants; administrators for KPIs only."""
+    if who.role == "administrator" or who.in_municipality(code):
+        return
+    raise hidden(request, who, "municipality", code)
+
+
 @router.get(
     "/job-orders/{job_order_id}", summary="A job order with its status", responses=RESPONSES
 )
-async def get_job_order(job_order_id: IdPath, request: Request, v: ViewsDep) -> Response:
+async def get_job_order(
+    job_order_id: IdPath, request: Request, v: ViewsDep, who: OrderReader
+) -> Response:
+    await _in_tenant(request, v, who, keys.job_order(job_order_id), "job order", job_order_id)
     doc = await queries.job_order(v, job_order_id)
     if doc is None:
         raise _not_found("job order", job_order_id)
@@ -92,11 +133,13 @@ async def get_suggestions(
     job_order_id: IdPath,
     request: Request,
     v: ViewsDep,
+    who: OrderReader,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Response:
-    status = await queries.order_status(v, job_order_id)
-    if status is None:
-        raise _not_found("job order", job_order_id)
+    order = await _in_tenant(
+        request, v, who, keys.job_order(job_order_id), "job order", job_order_id
+    )
+    status = order["status"]
     total, page = await queries.job_order_suggestions(v, job_order_id, limit)
     head = {"job_order_id": job_order_id, "status": status, "total": total}
     return conditional_raw(request, head, "suggestions", page)
@@ -107,7 +150,10 @@ async def get_suggestions(
     summary="A citizen's card, availability and suggestions",
     responses=RESPONSES,
 )
-async def get_citizen(citizen_id: IdPath, request: Request, v: ViewsDep) -> Response:
+async def get_citizen(
+    citizen_id: IdPath, request: Request, v: ViewsDep, who: CitizenReader
+) -> Response:
+    await _in_tenant(request, v, who, keys.citizen(citizen_id), "citizen", citizen_id)
     doc = await queries.citizen(v, citizen_id)
     if doc is None:
         raise _not_found("citizen", citizen_id)
@@ -120,6 +166,7 @@ async def get_citizen(citizen_id: IdPath, request: Request, v: ViewsDep) -> Resp
 )
 async def get_reports(
     v: ViewsDep,
+    who: ReportReader,
     kind: Annotated[Literal["model", "fairness"], Query()] = "model",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
@@ -163,9 +210,15 @@ def _paged(
     responses=RESPONSES,
 )
 async def get_citizen_timeline(
-    citizen_id: IdPath, request: Request, v: ViewsDep, offset: Offset = 0, limit: Limit = 50
+    citizen_id: IdPath,
+    request: Request,
+    v: ViewsDep,
+    who: CitizenReader,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> Response:
-    exists = await v.exists(keys.citizen(citizen_id))
+    await _in_tenant(request, v, who, keys.citizen(citizen_id), "citizen", citizen_id)
+    exists = True
     key = keys.citizen_timeline(citizen_id)
     return await _timeline_page(request, v, key, exists, "citizen", citizen_id, offset, limit)
 
@@ -176,9 +229,15 @@ async def get_citizen_timeline(
     responses=RESPONSES,
 )
 async def get_order_timeline(
-    job_order_id: IdPath, request: Request, v: ViewsDep, offset: Offset = 0, limit: Limit = 50
+    job_order_id: IdPath,
+    request: Request,
+    v: ViewsDep,
+    who: OrderReader,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> Response:
-    exists = await v.exists(keys.job_order(job_order_id))
+    await _in_tenant(request, v, who, keys.job_order(job_order_id), "job order", job_order_id)
+    exists = True
     key = keys.order_timeline(job_order_id)
     return await _timeline_page(request, v, key, exists, "job order", job_order_id, offset, limit)
 
@@ -209,6 +268,7 @@ async def get_worklist(
     municipality_code: Municipality,
     request: Request,
     v: ViewsDep,
+    who: WorklistReader,
     programme: Annotated[Programme | None, Query(examples=["IGU"])] = None,
     occupation_uri: Annotated[str | None, Query(max_length=300)] = None,
     postal_prefix: Annotated[str | None, Query(pattern=r"^[0-9]{1,4}$", examples=["82"])] = None,
@@ -217,6 +277,7 @@ async def get_worklist(
     limit: Limit = 50,
 ) -> Response:
     """Placements due for follow-up are at `/worklists/{municipality_code}/follow-ups`."""
+    _municipality_readable(request, who, municipality_code)
     total, items = await queries.worklist(
         v, municipality_code, programme, occupation_uri, postal_prefix, min_score, offset, limit
     )
@@ -238,6 +299,7 @@ async def get_follow_ups(
     municipality_code: Municipality,
     request: Request,
     v: ViewsDep,
+    who: WorklistReader,
     as_of: Today = None,
     within_days: Annotated[
         int, Query(ge=0, le=366, description="Also list what falls due this many days ahead")
@@ -245,6 +307,7 @@ async def get_follow_ups(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Response:
+    _municipality_readable(request, who, municipality_code)
     today = as_of or _today()
     until = today + dt.timedelta(days=within_days)
     due = await queries.follow_ups_due(v, municipality_code, until, today)
@@ -261,7 +324,8 @@ async def get_follow_ups(
     summary="An employer and its own job orders (status, positions, presented candidates)",
     responses=RESPONSES,
 )
-async def get_employer(cvr: Cvr, request: Request, v: ViewsDep) -> Response:
+async def get_employer(cvr: Cvr, request: Request, v: ViewsDep, who: EmployerReader) -> Response:
+    _own_cvr(request, who, cvr)
     doc = await queries.employer(v, cvr)
     if doc is None:
         raise _not_found("employer", cvr)
@@ -278,14 +342,22 @@ async def get_employer_candidates(
     cvr: Cvr,
     request: Request,
     v: ViewsDep,
+    who: EmployerReader,
     job_order_id: Annotated[str | None, Query(max_length=64)] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Response:
+    _own_cvr(request, who, cvr)
     if not await queries.employer_exists(v, cvr):
         raise _not_found("employer", cvr)
     candidates = await queries.employer_candidates(v, cvr, job_order_id)
     return _paged(request, {"cvr": cvr}, "candidates", candidates, offset, limit)
+
+
+def _own_cvr(request: Request, who: Principal, cvr: str) -> None:
+    """An employer sees its own CVR only; a system account granted employers:read, all."""
+    if who.role == "employer" and who.cvr != cvr:
+        raise hidden(request, who, "employer", cvr)
 
 
 Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
@@ -301,12 +373,15 @@ async def get_kpis(
     municipality_code: Municipality,
     request: Request,
     v: ViewsDep,
+    who: KpiReader,
     first: Annotated[Month, Query(alias="from")] = None,
     last: Annotated[Month, Query(alias="to")] = None,
     as_of: Today = None,
 ) -> Response:
     """Months default to the twelve up to this one. Orders count in the month they were
-    posted; a month's hire share is final once `hire_window_closed` is true."""
+    posted; a month's hire share is final once `hire_window_closed` is true. Anonymous
+    counts: consultants read their own municipality's, administrators every one."""
+    _municipality_readable(request, who, municipality_code)
     today = as_of or _today()
     last = last or f"{today.year:04d}-{today.month:02d}"
     if first is None:

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
+from services.auth.access import Access
+from services.auth.fastapi import secure_app
 from services.common.errors import install_error_handlers
 from services.common.health import broker_check, health_router, redis_check
 from services.profiles.api import router
@@ -21,6 +23,12 @@ from services.profiles.settings import ProfilesSettings
 from services.profiles.store import ViewStore
 
 DESCRIPTION = """Query API of jobmatch: views of the event log, kept in Redis.
+
+Every call needs an access token (`Authorization: Bearer …`, see docs/security.md).
+Consultants read their own municipality's citizens, job orders, worklists and KPIs;
+employers their own CVR's orders and the candidates presented to them; administrators
+reports, KPIs and projection status; system accounts what their token's scopes grant.
+An object of another tenant answers 404, as a missing one does.
 
 This service uses the ESCO classification of the European Commission."""
 
@@ -52,9 +60,15 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
             await redis.aclose()
 
     app = FastAPI(
-        title="jobmatch profiles", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+        title="jobmatch profiles",
+        version="0.2.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    auth = secure_app(app, settings, "profiles")
 
     broker = broker_check(settings.kafka_bootstrap_servers)
     redis = redis_check(lambda: app.state.redis)
@@ -64,7 +78,15 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
         return bool(app.state.projector.running) and not task.done()
 
     app.include_router(
-        health_router("profiles", {"broker": broker, "redis": redis, "projector": projector})
+        health_router(
+            "profiles",
+            {
+                "broker": broker,
+                "redis": redis,
+                "projector": projector,
+                "signing_keys": auth.verifier.keys.ready,
+            },
+        )
     )
     app.include_router(router)
 
@@ -72,6 +94,7 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
         "/v1/projections/status",
         tags=["operations"],
         summary="The keyspace readers use, applied events, and the consumer lag of each view",
+        dependencies=[Depends(Access("administrator"))],
     )
     async def status() -> dict[str, Any]:
         p: Projector = app.state.projector

@@ -18,4 +18,10 @@ def bootstrap(settings: ProfilesSettings | None = None) -> tuple[FastAPI, Profil
 
 def run() -> None:
     app, settings = bootstrap()
-    uvicorn.run(app, host=settings.profiles_host, port=settings.profiles_port, log_config=None)
+    uvicorn.run(
+        app,
+        host=settings.profiles_host,
+        port=settings.profiles_port,
+        log_config=None,
+        server_header=False,
+    )

@@ -20,7 +20,7 @@ from schemas.envelope import Event
 from schemas.registry import REGISTRY
 from schemas.topics import DEAD_LETTER, DOMAIN_TOPICS, Topic
 from services.common.deadletter import dead_letter_headers
-from services.common.kafka import make_producer
+from services.common.kafka import make_consumer, make_producer
 from services.profiles.projections.views import project
 from services.profiles.projections.writes import Write
 from services.profiles.store import TopicPartitionKey, Transaction, ViewStore
@@ -89,8 +89,8 @@ class Projector:
 
     async def run(self, stop: asyncio.Event, until_caught_up: bool = False) -> None:
         """Project until `stop` is set (or, with `until_caught_up`, the log's end is reached)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+        consumer = make_consumer(
+            self._bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self._fetch_max_wait_ms,

@@ -96,10 +96,10 @@ async def job_order(v: Views, job_order_id: str) -> dict[str, Any] | None:
     return doc
 
 
-async def order_status(v: Views, job_order_id: str) -> str | None:
-    """The order's status alone (one field read); None when there is no such order."""
-    (raw,) = await v.hmget(keys.job_order(job_order_id), ["status"])
-    return None if raw is None else str(json.loads(raw))
+async def fields(v: Views, key: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """Some fields of a view (one read); empty when the view does not exist."""
+    raw = await v.hmget(key, list(names))
+    return {n: json.loads(r) for n, r in zip(names, raw, strict=True) if r is not None}
 
 
 async def job_order_suggestions(v: Views, job_order_id: str, limit: int) -> tuple[int, list[bytes]]:

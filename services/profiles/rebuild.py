@@ -29,10 +29,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from redis.asyncio import Redis
 
 from schemas.topics import DOMAIN_TOPICS
+from services.common.kafka import make_consumer
 from services.profiles import keyspace
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
@@ -130,7 +131,7 @@ async def log_ends(bootstrap: str) -> dict[TopicPartitionKey, int]:
     and show progress. Tansu answers the base offset of a partition's last batch plus one
     here (../shared/notes/broker.md), so the workers replay up to the highwater their
     fetches report instead."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = make_consumer(bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         parts = [TopicPartition(t.name, p) for t in DOMAIN_TOPICS for p in range(t.partitions)]

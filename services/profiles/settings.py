@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.auth.settings import AuthSettings
 from services.common.settings import InfraSettings
 
 
-class ProfilesSettings(InfraSettings):
+class ProfilesSettings(InfraSettings, AuthSettings):
     profiles_host: str = "127.0.0.1"
     profiles_port: int = Field(default=8001, ge=1, le=65535)
     # Each fetch costs the embedded broker's S3 engine a LIST per partition, so idle polling

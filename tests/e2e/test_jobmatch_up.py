@@ -15,6 +15,7 @@ from typing import IO
 import httpx
 
 from services.stack import free_port_base
+from tests.e2e.signin import AARHUS, User
 
 
 def _start(
@@ -59,10 +60,37 @@ def _stop(proc: subprocess.Popen[str]) -> int:
     return proc.wait(60)
 
 
-def _get(url: str, timeout: float = 15.0) -> httpx.Response:
+def _signin(home: Path, base: int, *args: str) -> User:
+    """A token as a user gets one on this machine: `jobmatch auth token`."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "auth",
+            "token",
+            *args,
+            "--port-base",
+            str(base),
+            "--home",
+            str(home),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return User(done.stdout.strip())
+
+
+def _consultant(home: Path, base: int) -> User:
+    return _signin(home, base, "--role", "consultant", "--municipality", AARHUS)
+
+
+def _get(user: User, url: str, timeout: float = 15.0) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while True:
-        response = httpx.get(url, timeout=5)
+        response = user.get(url, timeout=5)
         if response.status_code == 200 or time.monotonic() > deadline:
             return response
         time.sleep(0.1)
@@ -77,17 +105,24 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
             "profiles": f"http://127.0.0.1:{ports.profiles}",
             "matching": f"http://127.0.0.1:{ports.matching}",
         }
-        lager = _get(f"{urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions")
+        suggestions = f"{urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
+        # Nothing but health and readiness answers without signing in.
+        anonymous = httpx.get(suggestions, timeout=5)
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        aarhus = _consultant(tmp_path, ports.base)
+        lager = _get(aarhus, suggestions)
         assert lager.status_code == 200
         deadline = time.monotonic() + 10
         while not lager.json()["suggestions"] and time.monotonic() < deadline:
             time.sleep(0.1)
-            lager = _get(f"{urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions")
+            lager = _get(aarhus, suggestions)
         assert lager.json()["suggestions"][0]["citizen_id"] == "cit-7f3a9c2e"
     finally:
         code = _stop(proc)
     assert code == 0
-    for port in (ports.events, ports.profiles, ports.matching, ports.kafka, ports.redis):
+    stopped = (ports.events, ports.profiles, ports.matching, ports.kafka, ports.redis, ports.issuer)
+    for port in stopped:
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
             raise AssertionError(f"port {port} still answers after Ctrl-C")
@@ -97,14 +132,18 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
     # Started again on the same data folder, without the demo: everything is still there.
     proc, urls = _start(tmp_path, ports.base)
     try:
-        citizen = _get(f"{urls['profiles']}/v1/citizens/cit-2b8e41d0")
+        # The signing key is kept too: a token from before the restart is still good.
+        citizen = _get(aarhus, f"{urls['profiles']}/v1/citizens/cit-2b8e41d0")
         assert citizen.status_code == 200 and citizen.json()["version"] == 1
-        kantine = _get(f"{urls['profiles']}/v1/job-orders/jo-4411-aarhus-kantine/suggestions")
+        kantine = _get(
+            aarhus, f"{urls['profiles']}/v1/job-orders/jo-4411-aarhus-kantine/suggestions"
+        )
         assert [s["citizen_id"] for s in kantine.json()["suggestions"]] == ["cit-2b8e41d0"]
-        state = httpx.get(f"{urls['matching']}/v1/state", timeout=5).json()["state"]
+        admin = _signin(tmp_path, ports.base, "--role", "administrator")
+        state = admin.get(f"{urls['matching']}/v1/state", timeout=5).json()["state"]
         assert set(state["cards"]) == {"cit-2b8e41d0", "cit-7f3a9c2e", "cit-c91d7a55"}
         # The command side's state survived as well: the next change is version 2.
-        answer = httpx.put(
+        answer = aarhus.put(
             f"{urls['events']}/v1/competence-cards/cit-2b8e41d0",
             json=citizen.json()["card"],
             headers={"If-Match": "1"},
@@ -130,10 +169,9 @@ def test_up_uses_the_given_broker_and_redis(tmp_path: Path, broker: str, redis_u
             (Path(__file__).parents[1] / "data/competence_card_yonas.json").read_text()
         )
         card["citizen_id"] = "cit-external-1"
-        assert (
-            httpx.post(f"{urls['events']}/v1/competence-cards", json=card, timeout=10).status_code
-            == 202
-        )
-        assert _get(f"{urls['profiles']}/v1/citizens/cit-external-1").status_code == 200
+        aarhus = _consultant(tmp_path, ports.base)
+        posted = aarhus.post(f"{urls['events']}/v1/competence-cards", json=card, timeout=10)
+        assert posted.status_code == 202, posted.text
+        assert _get(aarhus, f"{urls['profiles']}/v1/citizens/cit-external-1").status_code == 200
     finally:
         assert _stop(proc) == 0

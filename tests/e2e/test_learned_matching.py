@@ -19,6 +19,7 @@ from services.matching.domain.pair_features import FEATURES
 from services.matching.model.dataset import from_events
 from services.matching.model.registry import Registry
 from services.stack import Stack, free_port_base
+from tests.e2e.signin import administrator, consultant
 from tests.integration.kafka_helpers import produce_events
 
 
@@ -52,15 +53,16 @@ def test_suggestions_carry_the_model_and_its_explanation(stack: Stack) -> None:
     assert health["model"]["version"] == entry.version
     assert "SYNTHETIC" in health["model"]["note"]
 
+    aarhus = consultant(stack)
     cards, orders = example_documents()
     for path, docs in (("/v1/competence-cards", cards), ("/v1/job-orders", orders)):
         for doc in docs:
-            assert httpx.post(stack.urls["events"] + path, json=doc, timeout=10).status_code == 202
+            assert aarhus.post(stack.urls["events"] + path, json=doc, timeout=10).status_code == 202
     url = f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
     deadline = time.monotonic() + 15
     body: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        body = httpx.get(url, timeout=5).json()
+        body = aarhus.get(url, timeout=5).json()
         if body.get("suggestions"):
             break
         time.sleep(0.1)
@@ -99,10 +101,11 @@ def test_evaluation_and_fairness_reports_reach_the_administrators(stack: Stack) 
     )
     assert fair.exit_code == 0, fair.output
     profiles = stack.urls["profiles"]
+    admin = administrator(stack)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        model = httpx.get(f"{profiles}/v1/reports", params={"kind": "model"}, timeout=5).json()
-        fairness = httpx.get(
+        model = admin.get(f"{profiles}/v1/reports", params={"kind": "model"}, timeout=5).json()
+        fairness = admin.get(
             f"{profiles}/v1/reports", params={"kind": "fairness"}, timeout=5
         ).json()
         if model["total"] and fairness["total"] == 2:

@@ -4,10 +4,17 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.events.app import create_app
 from services.events.settings import EventsSettings
+from services.profiles.app import create_app as create_profiles_app
+from services.profiles.settings import ProfilesSettings
+from tests.conftest import Issuer
+
+# The municipality of the contract examples (Aarhus): the default client signs in there.
+MUNICIPALITY = "0751"
 
 
 @pytest.fixture
@@ -18,10 +25,41 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture(scope="session")
-async def events_api(broker: str, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The events API in-process, talking to the session's real broker and Redis."""
-    app = create_app(EventsSettings(kafka_bootstrap_servers=broker, redis_url=redis_url))
+async def events_app(broker: str, redis_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
+    """The events service in-process, talking to the session's real broker, Redis and issuer."""
+    settings = EventsSettings(
+        kafka_bootstrap_servers=broker,
+        redis_url=redis_url,
+        auth_issuer=issuer.url,
+        auth_jwks_url=issuer.jwks_url,
+    )
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://events") as client:
-            yield client
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def events_api(events_app: FastAPI, issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the events service signed in as a consultant of Aarhus (send other
+    headers to be someone else)."""
+    consultant = issuer.bearer("consultant", "kons-7", municipality=MUNICIPALITY, minutes=600)
+    transport = httpx.ASGITransport(app=events_app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://events", headers=consultant
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def profiles_app(broker: str, redis_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
+    """The profiles service in-process (projector and query API), on the same stores."""
+    settings = ProfilesSettings(
+        kafka_bootstrap_servers=broker,
+        redis_url=redis_url,
+        auth_issuer=issuer.url,
+        auth_jwks_url=issuer.jwks_url,
+        profiles_fetch_max_wait_ms=100,
+    )
+    app = create_profiles_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app

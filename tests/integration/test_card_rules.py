@@ -20,6 +20,7 @@ from schemas.common import ConceptLink
 from schemas.envelope import Event
 from schemas.registry import REGISTRY
 from schemas.topics import CITIZENS
+from tests.conftest import Issuer
 from tests.integration.kafka_helpers import read_record
 
 CARDS = "/v1/competence-cards"
@@ -368,18 +369,27 @@ async def test_put_for_unknown_citizen_is_404(
 # -- actor ----------------------------------------------------------------------------------------
 
 
-async def test_event_records_actor_and_time(
-    events_api: httpx.AsyncClient, broker: str, yonas: dict[str, Any]
+async def test_event_records_actor_from_the_token_and_time(
+    events_api: httpx.AsyncClient, broker: str, yonas: dict[str, Any], issuer: Issuer
 ) -> None:
     card = with_id(yonas)
     before = dt.datetime.now(dt.UTC)
-    response = await events_api.post(
-        CARDS, json=card, headers={"X-Actor-Role": "administrator", "X-Actor-Id": "adm-7"}
-    )
+    headers = {
+        **issuer.bearer("consultant", "kons-31", municipality="0751"),
+        # Ignored: the actor comes from the verified token alone.
+        "X-Actor-Role": "administrator",
+        "X-Actor-Id": "<script>alert(1)</script>",
+    }
+    response = await events_api.post(CARDS, json=card, headers=headers)
     after = dt.datetime.now(dt.UTC)
     assert response.status_code == 202, response.text
     event = await stored_event(broker, response.json())
-    assert (event.actor.role, event.actor.id) == ("administrator", "adm-7")
+    assert event.actor.model_dump() == {
+        "role": "consultant",
+        "id": "kons-31",
+        "municipality_code": "0751",
+        "cvr": None,
+    }
     assert event.municipality_code == card["municipality_code"]
     assert event.aggregate_id == card["citizen_id"]
     assert before - dt.timedelta(seconds=1) <= event.occurred_at <= after + dt.timedelta(seconds=1)

@@ -10,17 +10,18 @@ import httpx
 
 from schemas.registry import REGISTRY
 from schemas.topics import CITIZENS, EMPLOYERS
+from tests.conftest import Issuer
 from tests.integration.kafka_helpers import read_all, read_record
 
 
 async def test_card_is_in_the_log_when_202_is_answered(
-    events_api: httpx.AsyncClient, broker: str, amina: dict[str, Any]
+    events_api: httpx.AsyncClient, broker: str, amina: dict[str, Any], issuer: Issuer
 ) -> None:
     amina["citizen_id"] = "cit-api-0001"
     response = await events_api.post(
         "/v1/competence-cards",
         json=amina,
-        headers={"X-Actor-Role": "consultant", "X-Actor-Id": "kons-42"},
+        headers=issuer.bearer("consultant", "kons-42", municipality="0751"),
     )
     assert response.status_code == 202, response.text
     body = response.json()
@@ -90,12 +91,13 @@ async def test_invalid_card_is_422_naming_each_field(
     assert all(e["aggregate_id"] != "010190-1234" for e in stored)
 
 
-async def test_bad_actor_role_is_422(events_api: httpx.AsyncClient, amina: dict[str, Any]) -> None:
-    response = await events_api.post(
-        "/v1/competence-cards", json=amina, headers={"X-Actor-Role": "wizard"}
-    )
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["field"] == "X-Actor-Role"
+async def test_a_token_naming_no_jobmatch_role_is_401(
+    events_api: httpx.AsyncClient, amina: dict[str, Any], issuer: Issuer
+) -> None:
+    wizard = issuer.bearer("consultant", municipality="0751", extra={"role": "wizard"})
+    response = await events_api.post("/v1/competence-cards", json=amina, headers=wizard)
+    assert response.status_code == 401
+    assert "no jobmatch role" in response.json()["detail"][0]["reason"]
 
 
 async def test_health_and_ready(events_api: httpx.AsyncClient) -> None:
@@ -106,6 +108,7 @@ async def test_health_and_ready(events_api: httpx.AsyncClient) -> None:
         "service": "events",
         "broker": True,
         "redis": True,
+        "signing_keys": True,
     }
 
 

@@ -27,6 +27,7 @@ from schemas.jobs import (
 from schemas.registry import REGISTRY
 from schemas.topics import EMPLOYERS, JOB_ORDERS
 from services.events.context import CommandContext
+from tests.conftest import Issuer
 from tests.integration.kafka_helpers import read_all, read_record
 
 ORDERS = "/v1/job-orders"
@@ -216,7 +217,7 @@ async def test_igu_update_to_2028_is_422(
 
 
 async def test_order_lifecycle(
-    events_api: httpx.AsyncClient, broker: str, lager: dict[str, Any]
+    events_api: httpx.AsyncClient, broker: str, lager: dict[str, Any], issuer: Issuer
 ) -> None:
     order = with_fresh_ids(lager)
     oid = order["job_order_id"]
@@ -256,13 +257,14 @@ async def test_order_lifecycle(
     closed = await events_api.post(
         f"{url}/close",
         json={"reason": "withdrawn"},
-        headers={"X-Actor-Role": "employer", "X-Actor-Id": order["employer"]["cvr"]},
+        headers=issuer.bearer("employer", "arbejdsgiver-1", cvr=order["employer"]["cvr"]),
     )
     assert closed.status_code == 202, closed.text
     assert closed.json()["event_type"] == "JobOrderClosed"
     event = await stored_event(broker, closed.json()["position"])
     assert event.payload_as(JobOrderClosed).reason == "withdrawn"
-    assert (event.actor.role, event.actor.id) == ("employer", order["employer"]["cvr"])
+    assert (event.actor.role, event.actor.id) == ("employer", "arbejdsgiver-1")
+    assert event.actor.cvr == order["employer"]["cvr"]
 
     twice = await events_api.post(f"{url}/close", json={"reason": "withdrawn"})
     assert twice.status_code == 409

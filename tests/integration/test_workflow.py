@@ -7,113 +7,29 @@ service learns them from there.
 from __future__ import annotations
 
 import asyncio
-import copy
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 
-from schemas.envelope import SYSTEM_MATCHING, Event
-from schemas.placements import PlacementSuggested, SuggestionRetracted
+from schemas.placements import SuggestionRetracted
 from schemas.registry import REGISTRY
 from schemas.topics import JOB_ORDERS, PLACEMENTS
-from services.common.kafka import make_producer, read_log
+from services.common.kafka import read_log
 from services.events.commands import placement_id_for
 from services.events.suggestions import suggestion_key
 from services.matching.domain.state import suggestion_id
-
-PREFIX = "jm:events:"
-CONSULTANT = {"X-Actor-Role": "consultant", "X-Actor-Id": "kons-7"}
-
-
-def _letters(n: int = 10) -> str:
-    # Letters only: a random hex id could contain a CPR-shaped run of digits.
-    return "".join(chr(ord("a") + int(c, 16) % 26) for c in uuid.uuid4().hex[:n])
-
-
-async def _emit(
-    broker: str, payload: PlacementSuggested | SuggestionRetracted, municipality: str | None = None
-) -> None:
-    producer = make_producer(broker)
-    await producer.start()
-    try:
-        event = Event.new(
-            payload,
-            actor=SYSTEM_MATCHING,
-            occurred_at=datetime.now(UTC),
-            municipality_code=municipality,
-        )
-        await producer.send_and_wait(
-            event.topic, event.to_json(), key=event.aggregate_id.encode(), headers=event.headers()
-        )
-    finally:
-        await producer.stop()
-
-
-async def _until(predicate: Any, what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await predicate():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
-class Case:
-    """One citizen, one job order and the suggestion that links them."""
-
-    def __init__(self, api: httpx.AsyncClient, broker: str, redis: Redis) -> None:
-        self.api, self.broker, self.redis = api, broker, redis
-        self.cid = f"cit-{_letters()}"
-        self.oid = f"jo-{_letters()}"
-        self.sid = suggestion_id(self.oid, self.cid)
-        self.cvr = "12345607"
-        self.municipality: str | None = None
-
-    async def setup(self, card: dict[str, Any], order: dict[str, Any], positions: int = 1) -> None:
-        card = {**copy.deepcopy(card), "citizen_id": self.cid}
-        order = {**copy.deepcopy(order), "job_order_id": self.oid, "positions": positions}
-        order["employer"]["cvr"] = self.cvr
-        self.municipality = order["municipality_code"]
-        assert (await self.api.post("/v1/competence-cards", json=card)).status_code == 202
-        assert (await self.api.post("/v1/job-orders", json=order)).status_code == 202
-        await self.suggest()
-
-    async def suggest(self) -> None:
-        await _emit(
-            self.broker,
-            PlacementSuggested(
-                job_order_id=self.oid,
-                citizen_id=self.cid,
-                suggestion_id=self.sid,
-                score=0.9,
-                rank=1,
-                model_version="rules-1",
-                card_version="c",
-                order_version="o",
-            ),
-            self.municipality,
-        )
-
-        async def known() -> bool:
-            raw = await self.redis.hget(PREFIX + suggestion_key(self.sid), "retracted")
-            return raw is not None and raw in (b"", "")
-
-        await _until(known, "the events service to learn the suggestion")
-
-    async def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        return await self.api.post(path, json=body or {}, headers=CONSULTANT)
-
-    async def act(self, verb: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        return await self.post(f"/v1/suggestions/{self.sid}/{verb}", body)
+from tests.conftest import Issuer
+from tests.integration.workflow_helpers import PREFIX, Case, emit, letters, until
 
 
 @pytest.fixture
-async def case(events_api: httpx.AsyncClient, broker: str, redis: Redis) -> AsyncIterator[Case]:
-    yield Case(events_api, broker, redis)
+async def case(
+    events_api: httpx.AsyncClient, broker: str, redis: Redis, issuer: Issuer
+) -> AsyncIterator[Case]:
+    yield Case(events_api, broker, redis, issuer)
 
 
 def _reason(response: httpx.Response) -> str:
@@ -179,7 +95,13 @@ async def test_review_and_placement_events_carry_the_orders_municipality(
     lager = {**lager, "municipality_code": "0851"}
     await case.setup(amina, lager)
     consent = {"consent_id": "c-1", "scope": "all"}
-    assert (await case.post(f"/v1/citizens/{case.cid}/consents", consent)).status_code == 202
+    # The order's job centre may not record the consent of another municipality's citizen.
+    assert (
+        await case.post(f"/v1/citizens/{case.cid}/consents", consent, case.order_office)
+    ).status_code == 404
+    assert (await case.consent(consent)).status_code == 202
+    # ... nor may the citizen's job centre review the match on the other's order.
+    assert (await case.act("accept", None, case.citizen_office)).status_code == 404
     for verb, body in [
         ("accept", None),
         ("present", None),
@@ -229,7 +151,7 @@ async def test_concurrent_decisions_exactly_one_wins(
         codes = sorted(a.status_code for a in answers)
         assert codes == [202, 409, 409], [a.text for a in answers]
         # A fresh pair for the next round.
-        case.cid, case.oid = f"cit-{_letters()}", f"jo-{_letters()}"
+        case.cid, case.oid = f"cit-{letters()}", f"jo-{letters()}"
         case.sid = suggestion_id(case.oid, case.cid)
         await case.setup(yonas, kantine)
 
@@ -277,7 +199,7 @@ async def test_retracted_or_unknown_suggestions_are_refused(
     case: Case, amina: dict[str, Any], lager: dict[str, Any]
 ) -> None:
     await case.setup(amina, lager)
-    await _emit(
+    await emit(
         case.broker,
         SuggestionRetracted(
             job_order_id=case.oid, citizen_id=case.cid, suggestion_id=case.sid, reason="outranked"
@@ -288,7 +210,7 @@ async def test_retracted_or_unknown_suggestions_are_refused(
         raw = await case.redis.hget(PREFIX + suggestion_key(case.sid), "retracted")
         return raw in (b"outranked", "outranked")
 
-    await _until(retracted, "the retraction to arrive")
+    await until(retracted, "the retraction to arrive")
     refused = await case.act("accept")
     assert refused.status_code == 409 and "retracted" in _reason(refused)
     unknown = await case.api.post("/v1/suggestions/sug-doesnotexist/accept")

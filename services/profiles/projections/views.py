@@ -98,7 +98,8 @@ def timeline(event: Event) -> list[Write]:
             "event_id": event.event_id,
             "event_type": event.event_type,
             "occurred_at": event.occurred_at,
-            "actor": {"role": actor.role, "id": actor.id},
+            # Who: role and subject, and the tenant their token named, if any.
+            "actor": actor.model_dump(exclude_none=True),
             "citizen_id": citizen_id,
             "job_order_id": job_order_id,
         }

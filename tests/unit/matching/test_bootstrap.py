@@ -16,6 +16,8 @@ from services.matching.settings import MatchingSettings
 def _settings(tmp_path: Path, **extra: str) -> MatchingSettings:
     return MatchingSettings(
         kafka_bootstrap_servers="127.0.0.1:9092",
+        auth_issuer="http://issuer",
+        auth_jwks_url="http://issuer/jwks",
         matching_model_dir=tmp_path,
         **extra,  # type: ignore[arg-type]
     )

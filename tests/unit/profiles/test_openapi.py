@@ -7,7 +7,12 @@ from services.profiles.settings import ProfilesSettings
 
 
 def test_openapi_has_examples_and_documents_errors() -> None:
-    settings = ProfilesSettings(kafka_bootstrap_servers="127.0.0.1:1", redis_url="redis://x:1/0")
+    settings = ProfilesSettings(
+        kafka_bootstrap_servers="127.0.0.1:1",
+        redis_url="redis://x:1/0",
+        auth_issuer="http://issuer",
+        auth_jwks_url="http://issuer/jwks",
+    )
     paths = create_app(settings).openapi()["paths"]  # no connection: lifespan does not run
     for path in (
         "/v1/worklists/{municipality_code}",
@@ -17,7 +22,8 @@ def test_openapi_has_examples_and_documents_errors() -> None:
     ):
         get = paths[path]["get"]
         assert get["responses"]["200"]["content"]["application/json"]["example"], path
-        assert {"304", "404", "504"} <= set(get["responses"]), path
+        assert {"304", "401", "403", "404", "504"} <= set(get["responses"]), path
+        assert get["security"] == [{"HTTPBearer": []}], path
     params = {p["name"]: p for p in paths["/v1/worklists/{municipality_code}"]["get"]["parameters"]}
     assert {"programme", "occupation_uri", "postal_prefix", "min_score", "min_position"} <= set(
         params

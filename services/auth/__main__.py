@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import uvicorn
-
 from services.auth.issuer import create_issuer_app
 from services.common.logs import configure_logging
+from services.common.serve import serve
 
 
 def run() -> None:
@@ -16,7 +15,7 @@ def run() -> None:
     port = int(os.environ.get("ISSUER_PORT", "8706"))
     url = os.environ.get("ISSUER_URL", f"http://127.0.0.1:{port}")
     app = create_issuer_app(Path(os.environ.get("ISSUER_HOME", "var")), url)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, server_header=False)
+    serve(app, "127.0.0.1", port)
 
 
 run()

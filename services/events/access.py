@@ -79,18 +79,21 @@ def order(principal: Principal, state: OrderState | None, job_order_id: str) -> 
         raise _outside(f"job order {job_order_id}", answer)
 
 
-def suggestion(principal: Principal, state: SuggestionState | None, suggestion_id: str) -> None:
-    """A consultant of the municipality of the order the suggestion is for."""
-    answer = f"suggestion {suggestion_id!r} not found"
+def _of_order_municipality(
+    principal: Principal, kind: str, ident: str, state: SuggestionState | PlacementState | None
+) -> None:
+    answer = f"{kind} {ident!r} not found"
     if state is None:
         raise NotFound(answer)
     if not _consultant_of(principal, state.municipality_code):
-        raise _outside(f"suggestion {suggestion_id}", answer)
+        raise _outside(f"{kind} {ident}", answer)
+
+
+def suggestion(principal: Principal, state: SuggestionState | None, suggestion_id: str) -> None:
+    """A consultant of the municipality of the order the suggestion is for."""
+    _of_order_municipality(principal, "suggestion", suggestion_id, state)
 
 
 def placement(principal: Principal, state: PlacementState | None, placement_id: str) -> None:
-    answer = f"placement {placement_id!r} not found"
-    if state is None:
-        raise NotFound(answer)
-    if not _consultant_of(principal, state.municipality_code):
-        raise _outside(f"placement {placement_id}", answer)
+    """A consultant of the municipality of the order the placement fills."""
+    _of_order_municipality(principal, "placement", placement_id, state)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 
 from services.common.logs import configure_logging
+from services.common.serve import serve
 from services.events.app import create_app
 from services.events.settings import EventsSettings
 
@@ -18,10 +18,4 @@ def bootstrap(settings: EventsSettings | None = None) -> tuple[FastAPI, EventsSe
 
 def run() -> None:
     app, settings = bootstrap()
-    uvicorn.run(
-        app,
-        host=settings.events_host,
-        port=settings.events_port,
-        log_config=None,
-        server_header=False,
-    )
+    serve(app, settings.events_host, settings.events_port)

@@ -18,12 +18,20 @@ from schemas.citizens import CompetenceCard
 from schemas.common import ConceptLink
 from schemas.envelope import Actor
 from schemas.jobs import JobOrder
+from services.auth.principal import Principal
+from services.events import access
 from services.events import commands as c
 from services.events.commands import Decision
 from services.events.enrich import card_links, card_problems, order_links, order_problems
 from services.events.errors import CommandError, Invalid
 from services.events.handlers import Accepted, Handlers, Meta, States
-from services.events.state import OrderState, PlacementState, ReviewState, SuggestionState
+from services.events.state import (
+    CitizenState,
+    OrderState,
+    PlacementState,
+    ReviewState,
+    SuggestionState,
+)
 from services.events.suggestions import load_suggestion
 from services.reference.esco import Taxonomy
 from services.reference.geo import Geo
@@ -58,14 +66,33 @@ class CommandContext:
     async def suggestion(self, suggestion_id: str) -> SuggestionState | None:
         return await load_suggestion(self.redis, self.prefix, suggestion_id)
 
+    async def on_citizen(
+        self,
+        citizen_id: str,
+        who: Principal,
+        decide: Callable[[CitizenState | None], Decision],
+        meta: Meta,
+    ) -> Accepted:
+        """A command on a citizen of the caller's municipality (else 404)."""
+        key = c.citizen_key(citizen_id)
+
+        def checked(s: States) -> Decision:
+            access.citizen(who, s.get(key), citizen_id)
+            return decide(s.get(key))
+
+        return await self.handlers.execute([key], checked, meta)
+
     async def on_suggestion(
         self,
         suggestion_id: str,
+        who: Principal,
         decide: Callable[[SuggestionState | None, ReviewState | None], Decision],
         meta: Meta,
     ) -> Accepted:
-        """A review command: the suggestion as matching made it, and its review state."""
+        """A review command: the suggestion as matching made it, and its review state; for
+        consultants of the order's municipality (else 404)."""
         suggestion = await self.suggestion(suggestion_id)
+        access.suggestion(who, suggestion, suggestion_id)
         key = c.review_key(suggestion_id)
         return await self.handlers.execute(
             [key],
@@ -77,11 +104,18 @@ class CommandContext:
     async def on_placement(
         self,
         placement_id: str,
+        who: Principal,
         decide: Callable[[PlacementState | None], Decision],
         meta: Meta,
     ) -> Accepted:
+        """For consultants of the municipality of the order it fills (else 404)."""
         key = c.placement_key(placement_id)
-        return await self.handlers.execute([key], lambda s: decide(s.get(key)), meta)
+
+        def checked(s: States) -> Decision:
+            access.placement(who, s.get(key), placement_id)
+            return decide(s.get(key))
+
+        return await self.handlers.execute([key], checked, meta)
 
     @property
     def _deadlines(self) -> str:

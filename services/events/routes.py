@@ -174,14 +174,8 @@ async def change_availability(
     citizen_id: CitizenId, body: AvailabilityBody, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
     cmd = c.ChangeAvailability(citizen_id, **body.model_dump())
-    key = c.citizen_key(citizen_id)
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: (
-            _checked(access.citizen, who, s.get(key), citizen_id)
-            and c.decide_change_availability(cmd, s.get(key))
-        ),
-        _meta(who, cid),
+    return await ctx.on_citizen(
+        citizen_id, who, lambda citizen: c.decide_change_availability(cmd, citizen), _meta(who, cid)
     )
 
 
@@ -209,14 +203,8 @@ async def give_consent(
     """A consultant of the citizen's municipality records the consent the citizen gave."""
     consent_id = body.consent_id or f"cns-{uuid.uuid4().hex[:12]}"
     cmd = c.GiveConsent(citizen_id, consent_id, body.scope, body.employer_cvr, body.shared_fields)
-    key = c.citizen_key(citizen_id)
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: (
-            _checked(access.citizen, who, s.get(key), citizen_id)
-            and c.decide_give_consent(cmd, s.get(key))
-        ),
-        _meta(who, cid),
+    return await ctx.on_citizen(
+        citizen_id, who, lambda citizen: c.decide_give_consent(cmd, citizen), _meta(who, cid)
     )
 
 
@@ -235,14 +223,8 @@ async def withdraw_consent(
     cid: Correlation,
 ) -> Accepted:
     cmd = c.WithdrawConsent(citizen_id, consent_id)
-    key = c.citizen_key(citizen_id)
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: (
-            _checked(access.citizen, who, s.get(key), citizen_id)
-            and c.decide_withdraw_consent(cmd, s.get(key))
-        ),
-        _meta(who, cid),
+    return await ctx.on_citizen(
+        citizen_id, who, lambda citizen: c.decide_withdraw_consent(cmd, citizen), _meta(who, cid)
     )
 
 
@@ -265,14 +247,11 @@ async def request_erasure(
     body: ErasureBody | None = None,
 ) -> Accepted:
     """Recorded by a consultant of the citizen's municipality when the citizen asks."""
-    key = c.citizen_key(citizen_id)
     reason = body.reason if body else None
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: (
-            _checked(access.citizen, who, s.get(key), citizen_id)
-            and c.decide_request_erasure(citizen_id, reason, s.get(key))
-        ),
+    return await ctx.on_citizen(
+        citizen_id,
+        who,
+        lambda citizen: c.decide_request_erasure(citizen_id, reason, citizen),
         _meta(who, cid),
     )
 
@@ -382,10 +361,8 @@ async def accept_suggestion(
 ) -> Accepted:
     return await ctx.on_suggestion(
         suggestion_id,
-        lambda sug, review: (
-            _checked(access.suggestion, who, sug, suggestion_id)
-            and c.decide_accept(suggestion_id, sug, review)
-        ),
+        who,
+        lambda sug, review: c.decide_accept(suggestion_id, sug, review),
         _meta(who, cid),
     )
 
@@ -407,9 +384,9 @@ async def reject_suggestion(
 ) -> Accepted:
     return await ctx.on_suggestion(
         suggestion_id,
-        lambda sug, review: (
-            _checked(access.suggestion, who, sug, suggestion_id)
-            and c.decide_reject(suggestion_id, body.reason_code, body.reason_text, sug, review)
+        who,
+        lambda sug, review: c.decide_reject(
+            suggestion_id, body.reason_code, body.reason_text, sug, review
         ),
         _meta(who, cid),
     )
@@ -536,10 +513,8 @@ async def record_follow_up(
 ) -> Accepted:
     return await ctx.on_placement(
         placement_id,
-        lambda p: (
-            _checked(access.placement, who, p, placement_id)
-            and c.decide_follow_up(placement_id, body.date, body.status, body.note, p)
-        ),
+        who,
+        lambda p: c.decide_follow_up(placement_id, body.date, body.status, body.note, p),
         _meta(who, cid),
     )
 
@@ -565,9 +540,7 @@ async def end_placement(
 ) -> Accepted:
     return await ctx.on_placement(
         placement_id,
-        lambda p: (
-            _checked(access.placement, who, p, placement_id)
-            and c.decide_end_placement(placement_id, body.end_date, body.outcome, p)
-        ),
+        who,
+        lambda p: c.decide_end_placement(placement_id, body.end_date, body.outcome, p),
         _meta(who, cid),
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 
 from services.common.logs import configure_logging
+from services.common.serve import serve
 from services.profiles.app import create_app
 from services.profiles.settings import ProfilesSettings
 
@@ -18,10 +18,4 @@ def bootstrap(settings: ProfilesSettings | None = None) -> tuple[FastAPI, Profil
 
 def run() -> None:
     app, settings = bootstrap()
-    uvicorn.run(
-        app,
-        host=settings.profiles_host,
-        port=settings.profiles_port,
-        log_config=None,
-        server_header=False,
-    )
+    serve(app, settings.profiles_host, settings.profiles_port)

@@ -24,16 +24,20 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+def stores(broker: str, redis_url: str, issuer: Issuer) -> dict[str, str]:
+    """The settings that point a service at the session's broker, Redis and issuer."""
+    return {
+        "kafka_bootstrap_servers": broker,
+        "redis_url": redis_url,
+        "auth_issuer": issuer.url,
+        "auth_jwks_url": issuer.jwks_url,
+    }
+
+
 @pytest.fixture(scope="session")
 async def events_app(broker: str, redis_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
     """The events service in-process, talking to the session's real broker, Redis and issuer."""
-    settings = EventsSettings(
-        kafka_bootstrap_servers=broker,
-        redis_url=redis_url,
-        auth_issuer=issuer.url,
-        auth_jwks_url=issuer.jwks_url,
-    )
-    app = create_app(settings)
+    app = create_app(EventsSettings(**stores(broker, redis_url, issuer)))  # type: ignore[arg-type]
     async with app.router.lifespan_context(app):
         yield app
 
@@ -54,10 +58,7 @@ async def events_api(events_app: FastAPI, issuer: Issuer) -> AsyncIterator[httpx
 async def profiles_app(broker: str, redis_url: str, issuer: Issuer) -> AsyncIterator[FastAPI]:
     """The profiles service in-process (projector and query API), on the same stores."""
     settings = ProfilesSettings(
-        kafka_bootstrap_servers=broker,
-        redis_url=redis_url,
-        auth_issuer=issuer.url,
-        auth_jwks_url=issuer.jwks_url,
+        **stores(broker, redis_url, issuer),  # type: ignore[arg-type]
         profiles_fetch_max_wait_ms=100,
     )
     app = create_profiles_app(settings)

@@ -102,9 +102,14 @@ def up(
             stack.start_services()
         for name, url in stack.urls.items():
             print(f"{name}: {url}", flush=True)
-        err.print(
+        where = "" if port_base == DEFAULT_PORT_BASE else f" --port-base {port_base}"
+        if home is not None:
+            where += f" --home {stack.home}"
+        # Plain print: rich would wrap the command in the middle.
+        print(
             f"sign-in: issuer {stack.issuer}; get a token with "
-            "`.venv/bin/jobmatch auth token --role consultant --municipality 0751`"
+            f"`.venv/bin/jobmatch auth token --role consultant --municipality 0751{where}`",
+            flush=True,
         )
         if demo:
             load_examples(stack.urls["events"], demo_consultant(stack.home, stack.ports))

@@ -51,6 +51,8 @@ def _start(
         name, sep, url = line.partition(": ")
         if sep and url.startswith("http://127.0.0.1:"):
             urls[name] = url
+        if name == "sign-in":  # "... get a token with `.venv/bin/jobmatch auth token ...`"
+            urls[name] = line.split("`")[1]
         assert time.monotonic() < deadline, "jobmatch up did not get ready"
     raise AssertionError(f"jobmatch up exited early with {proc.wait()}")
 
@@ -100,6 +102,8 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
     ports = free_port_base()
     proc, urls = _start(tmp_path, ports.base, "--demo")
     try:
+        told = urls.pop("sign-in").split()
+        assert told[:3] == [".venv/bin/jobmatch", "auth", "token"], told
         assert urls == {
             "events": f"http://127.0.0.1:{ports.events}",
             "profiles": f"http://127.0.0.1:{ports.profiles}",
@@ -110,7 +114,15 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
         anonymous = httpx.get(suggestions, timeout=5)
         assert anonymous.status_code == 401, anonymous.text
         assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
-        aarhus = _consultant(tmp_path, ports.base)
+        # The command `jobmatch up` told of gives a token the services accept.
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", *told[1:]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        aarhus = User(done.stdout.strip())
         lager = _get(aarhus, suggestions)
         assert lager.status_code == 200
         deadline = time.monotonic() + 10

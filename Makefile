@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/exposure.py
 	$(BIN)/python bench/matching_latency.py
 	$(BIN)/python bench/throughput.py $(ARGS)
+	$(BIN)/python bench/auth.py
 
 clean:
 	rm -rf $(VENV) var

@@ -26,10 +26,8 @@ import copy
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,10 +46,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from schemas.citizens import CompetenceCard, CompetenceCardRegistered  # noqa: E402
-from schemas.envelope import SYSTEM_MATCHING, Actor, Event  # noqa: E402
+from schemas.envelope import Actor, Event  # noqa: E402
 from schemas.jobs import JobOrder, JobOrderPosted  # noqa: E402
-from schemas.placements import AppliedEligibility, PlacementSuggested, Reason  # noqa: E402
-from services.common.kafka import make_producer  # noqa: E402
 from services.stack import Proc, Stack, free_port_base  # noqa: E402
 
 DATA = REPO / "tests" / "data"
@@ -66,13 +62,11 @@ MUNICIPALITIES: dict[str, tuple[float, tuple[str, ...]]] = {
 }
 WORKLIST_MUNICIPALITY = "0751"
 GOAL_P99_S = 0.020
+# Consultants signed in per municipality; each request is sent by a random one of the
+# order's municipality (500 req/s on the 0751 worklist: ~5/s per consultant, under the
+# per-caller limit of 1200/min).
+CONSULTANTS = 100
 BASELINE_KEY = "bench:baseline:doc"
-REASONS = (
-    ("skill_coverage", "Dækker de efterspurgte færdigheder", "Covers the requested skills"),
-    ("distance", "Kort afstand til arbejdsstedet", "Short distance to the worksite"),
-    ("experience", "Relevant erfaring", "Relevant experience"),
-    ("danish", "Dansk på det krævede niveau", "Danish at the required level"),
-)
 
 # Wide enough for the latency table when stdout is a file or a pipe (rich's default is 80).
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -188,29 +182,9 @@ def serve_baseline(port: int, redis_url: str) -> None:
 
 
 def start_baseline(port: int, redis_url: str, log_dir: Path) -> Proc:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / "baseline.log"
-    argv = [sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(port), redis_url]
-    with log_path.open("ab") as log:
-        popen = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-    proc = Proc("baseline", popen, log_path)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"baseline app exited:\n{proc.log_tail()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        time.sleep(0.05)
-    proc.stop()
-    raise TimeoutError(f"baseline app not ready:\n{proc.log_tail()}")
+    argv = common.python_script(Path(__file__).resolve(), "--serve-baseline", str(port), redis_url)
+    health = f"http://127.0.0.1:{port}/health"
+    return common.start_process("baseline", argv, log_dir, health, timeout=30)
 
 
 # -- seeding ---------------------------------------------------------------------------------
@@ -220,6 +194,7 @@ def start_baseline(port: int, redis_url: str, log_dir: Path) -> Proc:
 class Seeded:
     events: int
     order_ids: list[str]
+    order_municipality: dict[str, str]
     per_order: int
     worklist_expected: int  # pending suggestions of WORKLIST_MUNICIPALITY
     build_s: float
@@ -247,9 +222,9 @@ def variant(
     return doc, code
 
 
-def build_events(opts: Options) -> tuple[list[Event], list[str], int]:
+def build_events(opts: Options) -> tuple[list[Event], dict[str, str], int]:
     """Orders, cards and suggestions as the services would write them. Returns
-    (events, order ids, number of worklist entries of WORKLIST_MUNICIPALITY)."""
+    (events, {order id: municipality}, number of worklist entries of WORKLIST_MUNICIPALITY)."""
     rng = random.Random(opts.seed)
     now = datetime.now(UTC).replace(microsecond=0)
     consultant = Actor(role="consultant", id="bench")
@@ -272,12 +247,12 @@ def build_events(opts: Options) -> tuple[list[Event], list[str], int]:
         )
 
     order_tpl = common.read_json_docs(DATA, "job_order_*.json")
-    order_ids: list[str] = []
+    order_municipality: dict[str, str] = {}
     worklist = 0
     for i in range(opts.orders):
         doc, code = variant(order_tpl, i, rng, "job_order_id", f"jo-bench-{i:05d}", "worksite")
         order = JobOrder.model_validate(doc)
-        order_ids.append(order.job_order_id)
+        order_municipality[order.job_order_id] = code
         posted_at = now - timedelta(days=rng.randrange(30), minutes=rng.randrange(600))
         events.append(
             Event.new(
@@ -287,103 +262,32 @@ def build_events(opts: Options) -> tuple[list[Event], list[str], int]:
                 municipality_code=code,
             )
         )
-        scores = sorted((rng.uniform(0.3, 0.95) for _ in range(opts.per_order)), reverse=True)
-        for rank, (cid, score) in enumerate(
-            zip(rng.sample(citizens, opts.per_order), scores, strict=True), start=1
-        ):
-            reasons = [
-                Reason(code=c, text_da=da, text_en=en, contribution=round(rng.uniform(0, 0.3), 4))
-                for c, da, en in rng.sample(REASONS, 3)
-            ]
-            payload = PlacementSuggested(
-                job_order_id=order.job_order_id,
-                citizen_id=cid,
-                suggestion_id=f"sug-bench-{i:05d}-{rank:03d}",
-                score=round(score, 4),
-                rank=rank,
-                model_version="bench-1",
-                card_version="1",
-                order_version="1",
-                reasons=reasons,
-                eligibility=AppliedEligibility(
-                    programme=order.programme, eligible=True, reasons=[]
-                ),
-                programme=order.programme,
-                occupation_uri=order.esco_occupation_uri,
-                title=order.title,
-                worksite_postal_code=order.worksite.postal_code,
-            )
-            events.append(
-                Event.new(
-                    payload,
-                    actor=SYSTEM_MATCHING,
-                    occurred_at=posted_at + timedelta(minutes=1, seconds=rank),
-                    municipality_code=code,
-                )
-            )
-            worklist += code == WORKLIST_MUNICIPALITY
-    return events, order_ids, worklist
+        suggested = common.suggestions(
+            order, code, rng.sample(citizens, opts.per_order), f"sug-bench-{i:05d}", posted_at, rng
+        )
+        events += suggested
+        worklist += len(suggested) if code == WORKLIST_MUNICIPALITY else 0
+    return events, order_municipality, worklist
 
 
-async def produce(bootstrap: str, events: list[Event]) -> None:
-    producer = make_producer(bootstrap)
-    await producer.start()
-    try:
-        futures = [
-            await producer.send(
-                e.topic, e.to_json(), key=e.aggregate_id.encode(), headers=e.headers()
-            )
-            for e in events
-        ]
-        await producer.flush()
-        failed = [f.exception() for f in futures if f.exception() is not None]
-        if failed:
-            raise RuntimeError(f"{len(failed)} sends failed, first: {failed[0]!r}")
-    finally:
-        await producer.stop()
-
-
-async def wait_projected(base_url: str, produced: int, stall_s: float = 60.0) -> dict[str, Any]:
-    """Until the profiles projection reports lag 0 and every produced event applied."""
-    last: Any = None
-    last_move = time.monotonic()
-    last_print = 0.0
-    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
-        while True:
-            status: dict[str, Any] = (await client.get("/v1/projections/status")).json()
-            done = int(status.get("applied", 0)) + int(status.get("dead_lettered", 0))
-            if status.get("lag") == 0 and done >= produced:
-                return status
-            now = time.monotonic()
-            if done != last:
-                last, last_move = done, now
-            elif now - last_move > stall_s:
-                raise TimeoutError(f"projection stalled at {status}")
-            if now - last_print > 2:
-                common.progress(
-                    f"seed: projection applied {done}/{produced}, lag {status.get('lag')}"
-                )
-                last_print = now
-            await asyncio.sleep(0.2)
-
-
-async def seed(stack: Stack, opts: Options) -> Seeded:
+async def seed(stack: Stack, opts: Options, callers: common.Callers) -> Seeded:
     assert stack.bootstrap and stack.redis_url
     started = time.monotonic()
-    events, order_ids, worklist = build_events(opts)
+    events, order_municipality, worklist = build_events(opts)
     built = time.monotonic()
     common.progress(f"seed: built {len(events)} events in {built - started:.1f}s; producing")
-    await produce(stack.bootstrap, events)
+    await common.produce_events(stack.bootstrap, events)
     produced = time.monotonic()
     common.progress(f"seed: produced in {produced - built:.1f}s; waiting for the projection")
-    status = await wait_projected(stack.urls["profiles"], len(events))
+    status = await common.wait_projected(stack.urls["profiles"], len(events), callers.admin)
     projected = time.monotonic()
     # The baseline reads a document about as big as a job order's view.
     with redis.Redis.from_url(stack.redis_url) as r:
         r.set(BASELINE_KEY, events[opts.cards].model_dump_json(include={"payload"}))
     return Seeded(
         events=len(events),
-        order_ids=order_ids,
+        order_ids=list(order_municipality),
+        order_municipality=order_municipality,
         per_order=opts.per_order,
         worklist_expected=worklist,
         build_s=built - started,
@@ -396,174 +300,29 @@ async def seed(stack: Stack, opts: Options) -> Seeded:
 # -- load ------------------------------------------------------------------------------------
 
 
-@dataclass
-class Target:
-    name: str
-    base_url: str
-    paths: list[str]  # request i asks for paths[i % len(paths)]
-
-    def url(self, i: int) -> str:
-        return self.base_url + self.paths[i % len(self.paths)]
-
-
-@dataclass
-class LoadResult:
-    target: str
-    example: str
-    rate: float
-    duration: float
-    scheduled: int
-    ok: int
-    latencies: list[float]  # from the scheduled time, successful answers only
-    lag: list[float]  # how late the generator actually sent (scheduled -> send)
-    statuses: Counter[str]
-    timeouts: int  # still unanswered `drain` seconds after the last scheduled send
-    first_errors: list[str]
-    wall_s: float  # first scheduled send -> last answer
-    cpu: dict[str, float]
-
-    def pct(self, q: float) -> float:
-        """Over every scheduled request: errors and timeouts count as infinitely slow."""
-        done = self.latencies + [float("inf")] * (self.scheduled - len(self.latencies))
-        return common.percentile(done, q)
-
-    @property
-    def achieved(self) -> float:
-        return common.rate(self.ok, self.wall_s)
-
-    @property
-    def errors(self) -> int:
-        return self.scheduled - self.ok
-
-    def summary(self) -> dict[str, Any]:
-        def ms(v: float) -> float | None:
-            return None if v != v or v == float("inf") else round(v * 1000, 3)
-
-        return {
-            "target": self.target,
-            "example_url": self.example,
-            "rate": self.rate,
-            "duration_s": self.duration,
-            "scheduled": self.scheduled,
-            "ok": self.ok,
-            "errors": self.errors,
-            "timeouts": self.timeouts,
-            "statuses": dict(self.statuses),
-            "first_errors": self.first_errors,
-            "achieved_rps": round(self.achieved, 1),
-            "p50_ms": ms(self.pct(50)),
-            "p90_ms": ms(self.pct(90)),
-            "p99_ms": ms(self.pct(99)),
-            "max_ms": ms(self.pct(100)),
-            "send_lag_p50_ms": ms(common.percentile(self.lag, 50)),
-            "send_lag_p99_ms": ms(common.percentile(self.lag, 99)),
-            "cpu_share": {k: round(v, 3) for k, v in self.cpu.items()},
-        }
-
-
-async def open_loop(
-    session: aiohttp.ClientSession, target: Target, rate: float, seconds: float, drain: float
-) -> tuple[LoadResult, float]:
-    """Send request i at t0 + i/rate; latency counts from that scheduled time.
-
-    The sender never waits for answers (no coordinated omission): when the server or the
-    connection pool is slow, requests queue in the client and their waiting is counted.
-    Returns the result (cpu left empty) and t0.
-    """
-    loop = asyncio.get_running_loop()
-    n = max(1, round(rate * seconds))
-    latencies: list[float] = []
-    lag: list[float] = []
-    statuses: Counter[str] = Counter()
-    first_errors: list[str] = []
-    last_done = 0.0
-
-    async def one(i: int, scheduled: float) -> None:
-        nonlocal last_done
-        lag.append(loop.time() - scheduled)
-        try:
-            async with session.get(target.url(i)) as r:
-                await r.read()
-                status = r.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            statuses[type(exc).__name__] += 1
-            if len(first_errors) < 5:
-                first_errors.append(repr(exc)[:300])
-            return
-        done = loop.time()
-        statuses[str(status)] += 1
-        if status == 200:
-            latencies.append(done - scheduled)
-            last_done = max(last_done, done)
-        elif len(first_errors) < 5:
-            first_errors.append(f"{status} {target.url(i)}")
-
-    tasks: list[asyncio.Task[None]] = []
-    t0 = loop.time() + 0.01
-    for i in range(n):
-        scheduled = t0 + i / rate
-        delay = scheduled - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-    _, pending = await asyncio.wait(tasks, timeout=drain)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    if pending:
-        statuses["timeout"] += len(pending)
-    result = LoadResult(
-        target=target.name,
-        example=target.url(0),
-        rate=rate,
-        duration=seconds,
-        scheduled=n,
-        ok=len(latencies),
-        latencies=latencies,
-        lag=lag,
-        statuses=statuses,
-        timeouts=len(pending),
-        first_errors=first_errors,
-        wall_s=(last_done - t0) if latencies else float("nan"),
-        cpu={},
+async def measure_target(
+    target: common.Target, opts: Options, pids: dict[str, int]
+) -> common.LoadResult:
+    return await common.measure_open_loop(
+        target,
+        per_second=opts.rate,
+        seconds=opts.duration,
+        warmup=opts.warmup,
+        drain=opts.drain,
+        connections=opts.connections,
+        pids=pids,
     )
-    return result, t0
 
 
-async def settle(base_url: str, timeout: float = 30.0) -> None:
-    """After an overloaded target, until the server answers /health quickly again (its
-    handlers keep running for requests the client gave up on)."""
-    quick = 0
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
-        while quick < 3 and time.monotonic() < deadline:
-            started = time.monotonic()
-            with contextlib.suppress(httpx.HTTPError):
-                await client.get("/health")
-            quick = quick + 1 if time.monotonic() - started < 0.02 else 0
-            await asyncio.sleep(0.05)
-
-
-async def measure_target(target: Target, opts: Options, pids: dict[str, int]) -> LoadResult:
-    connector = aiohttp.TCPConnector(limit=opts.connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await settle(target.base_url)
-        if opts.warmup > 0:
-            await open_loop(session, target, opts.rate, opts.warmup, min(opts.drain, 2.0))
-            await settle(target.base_url)
-        meter = common.CpuMeter(pids)
-        result, _ = await open_loop(session, target, opts.rate, opts.duration, opts.drain)
-        # `others`: whatever else ran on the machine meanwhile (other users, tests): it
-        # competes for cores.
-        result.cpu = meter.shares()
-    return result
-
-
-async def check_answers(profiles: str, baseline: str, seeded: Seeded) -> list[str]:
+async def check_answers(
+    profiles: str, baseline: str, seeded: Seeded, callers: common.Callers
+) -> list[str]:
     """One request per target, compared with what was seeded."""
     problems = []
     order_id = seeded.order_ids[0]
-    async with httpx.AsyncClient(timeout=30) as client:
+    order_reader = common.bearer(callers.consultant(seeded.order_municipality[order_id], 0))
+    worklist_reader = common.bearer(callers.consultant(WORKLIST_MUNICIPALITY, 0))
+    async with httpx.AsyncClient(timeout=30, headers=order_reader) as client:
         r = await client.get(f"{baseline}/v1/baseline/{BASELINE_KEY}")
         if r.status_code != 200 or not r.json().get("value"):
             problems.append(f"baseline: {r.status_code} {r.text[:200]}")
@@ -575,7 +334,9 @@ async def check_answers(profiles: str, baseline: str, seeded: Seeded) -> list[st
         shown = len(doc.get("suggestions", []))
         if doc.get("total") != seeded.per_order or shown != min(20, seeded.per_order):
             problems.append(f"suggestions: {r.status_code} {r.text[:200]}")
-        r = await client.get(f"{profiles}/v1/worklists/{WORKLIST_MUNICIPALITY}?limit=50")
+        r = await client.get(
+            f"{profiles}/v1/worklists/{WORKLIST_MUNICIPALITY}?limit=50", headers=worklist_reader
+        )
         doc = r.json() if r.status_code == 200 else {}
         if doc.get("total") != seeded.worklist_expected:
             problems.append(
@@ -585,21 +346,43 @@ async def check_answers(profiles: str, baseline: str, seeded: Seeded) -> list[st
     return problems
 
 
-def targets(stack: Stack, baseline_url: str, seeded: Seeded, opts: Options) -> list[Target]:
+def targets(
+    stack: Stack, baseline_url: str, seeded: Seeded, opts: Options, callers: common.Callers
+) -> list[common.Target]:
+    """Request i of a target asks for a random seeded order as a random consultant of the
+    order's municipality. The baseline ignores the token but gets one too, so that the
+    requests are as big."""
     rng = random.Random(opts.seed + 1)
     n = max(1, round(opts.rate * max(opts.duration, opts.warmup)))
     orders = [rng.choice(seeded.order_ids) for _ in range(min(n, 20_000))]
+    readers = [
+        common.bearer(callers.consultant(seeded.order_municipality[o], rng.randrange(CONSULTANTS)))
+        for o in orders
+    ]
+    worklist_readers = [
+        common.bearer(callers.consultant(WORKLIST_MUNICIPALITY, i)) for i in range(CONSULTANTS)
+    ]
+    rng.shuffle(worklist_readers)
     profiles = stack.urls["profiles"]
+    T = common.Target
     every = {
-        "baseline": Target("baseline", baseline_url, [f"/v1/baseline/{BASELINE_KEY}"]),
-        "job-order": Target("job-order", profiles, [f"/v1/job-orders/{o}" for o in orders]),
-        "suggestions": Target(
+        "baseline": T(
+            "baseline", baseline_url, [f"/v1/baseline/{BASELINE_KEY}"], headers=worklist_readers
+        ),
+        "job-order": T(
+            "job-order", profiles, [f"/v1/job-orders/{o}" for o in orders], headers=readers
+        ),
+        "suggestions": T(
             "suggestions",
             profiles,
             [f"/v1/job-orders/{o}/suggestions?limit=20" for o in orders],
+            headers=readers,
         ),
-        "worklist": Target(
-            "worklist", profiles, [f"/v1/worklists/{WORKLIST_MUNICIPALITY}?limit=50"]
+        "worklist": T(
+            "worklist",
+            profiles,
+            [f"/v1/worklists/{WORKLIST_MUNICIPALITY}?limit=50"],
+            headers=worklist_readers,
         ),
     }
     return [every[name] for name in opts.targets]
@@ -608,27 +391,13 @@ def targets(stack: Stack, baseline_url: str, seeded: Seeded, opts: Options) -> l
 # -- report ----------------------------------------------------------------------------------
 
 
-def fmt_ms(seconds: float, timeout_after: float) -> str:
-    if seconds != seconds:
-        return "-"
-    if seconds == float("inf"):
-        return f"> {timeout_after:.0f} s"
-    return f"{seconds * 1000:.2f}"
-
-
-def ratio(value: float, base: float) -> str:
-    if value != value or base != base or base <= 0:
-        return "-"
-    if value == float("inf"):
-        return "inf"
-    return f"{value / base:.1f}x"
-
-
 def environment(opts: Options, seeded: Seeded) -> dict[str, str]:
     return {
         **common.host(),
         "stack": f"{common.MEMORY_STORES}, profiles service",
         "load": f"aiohttp {aiohttp.__version__}, open loop, {opts.connections} connections",
+        "sign-in": f"RS256 bearer tokens of {CONSULTANTS} consultants a municipality (a random "
+        "one of the order's per request), verified by the service; none for the baseline",
         "seeded": f"{seeded.events} events: {opts.orders} orders, {opts.cards} cards, "
         f"{opts.orders * opts.per_order} suggestions",
         "worklist 0751": f"{seeded.worklist_expected} pending suggestions",
@@ -639,7 +408,7 @@ def environment(opts: Options, seeded: Seeded) -> dict[str, str]:
     }
 
 
-def print_report(env: dict[str, str], results: list[LoadResult], opts: Options) -> None:
+def print_report(env: dict[str, str], results: list[common.LoadResult], opts: Options) -> None:
     out.print(common.environment_table(env))
 
     base = results[0]
@@ -657,13 +426,13 @@ def print_report(env: dict[str, str], results: list[LoadResult], opts: Options) 
             res.target,
             f"{res.ok} / {res.scheduled}",
             f"{res.achieved:,.0f}",
-            fmt_ms(res.pct(50), opts.drain),
-            fmt_ms(res.pct(90), opts.drain),
-            fmt_ms(p99, opts.drain),
-            fmt_ms(res.pct(100), opts.drain),
+            common.fmt_ms(res.pct(50), opts.drain),
+            common.fmt_ms(res.pct(90), opts.drain),
+            common.fmt_ms(p99, opts.drain),
+            common.fmt_ms(res.pct(100), opts.drain),
             errors,
-            ratio(res.pct(50), base.pct(50)),
-            ratio(p99, base.pct(99)),
+            common.ratio(res.pct(50), base.pct(50)),
+            common.ratio(p99, base.pct(99)),
             goal if res.target != "baseline" else "-",
         )
     out.print(r)
@@ -688,19 +457,20 @@ def print_report(env: dict[str, str], results: list[LoadResult], opts: Options) 
 
 
 async def run(stack: Stack, baseline: Proc, baseline_url: str, opts: Options) -> Any:
-    seeded = await seed(stack, opts)
+    callers = common.Callers.mint(stack, MUNICIPALITIES, CONSULTANTS, "bench")
+    seeded = await seed(stack, opts, callers)
     common.progress(
         f"seed: {seeded.events} events applied {seeded.project_s:.1f}s after the last "
         f"produce (status {seeded.final_status.get('applied')} applied, "
         f"{seeded.final_status.get('dead_lettered')} dead-lettered)"
     )
-    problems = await check_answers(stack.urls["profiles"], baseline_url, seeded)
+    problems = await check_answers(stack.urls["profiles"], baseline_url, seeded, callers)
     for problem in problems:
         common.progress(f"[red]check: {problem}[/red]")
     pids = {p.name: p.popen.pid for p in stack.procs if p.name in ("profiles", "redis", "tansu")}
     pids |= {"baseline": baseline.popen.pid, "bench": os.getpid()}
     results = []
-    for target in targets(stack, baseline_url, seeded, opts):
+    for target in targets(stack, baseline_url, seeded, opts, callers):
         common.progress(f"load: {target.name} {target.url(0)} at {opts.rate:g} req/s")
         res = await measure_target(target, opts, pids)
         common.progress(

@@ -7,6 +7,8 @@ memory engine; Redis; the services) in a temp dir, then measures:
    pipelined produce+consume (first send to last record received);
 2. the system: N competence cards POSTed with concurrency to the events API, until the profiles
    projection shows every citizen in Redis; HTTP 202 latency and POST-to-visible latency.
+   Each card is posted with the access token of one of 200 consultants of its municipality
+   (minted with the stack's issuer key); the progress reads sign in as an administrator.
 
 Run from the repo root:  .venv/bin/python bench/throughput.py [--memory] [--events N] ...
 See bench/README.md for what each figure means.
@@ -23,7 +25,6 @@ import multiprocessing as mp
 import os
 import platform
 import random
-import re
 import string
 import sys
 import time
@@ -65,6 +66,10 @@ EXAMPLES = REPO / "services" / "demo" / "examples"
 POSTAL_CODES = ("8000", "8200", "8210", "8220", "2100", "2200", "5000", "9000", "7100", "6700")
 RAW_PARTITIONS = 3
 STATUS_EVERY_S = 1.0
+# Consultants signed in per municipality; card i is posted by consultant i % CONSULTANTS of
+# the card's municipality, so each caller stays far below the per-caller rate limit
+# (1200/min, burst 200: 10,000 cards at ~850/s are ~4/s and 50 cards per consultant).
+CONSULTANTS = 200
 
 out = Console(highlight=False)
 
@@ -148,9 +153,11 @@ def card_variant(templates: list[dict[str, Any]], run: str, index: int) -> dict[
     return card
 
 
-def card_bodies(run: str, n: int) -> list[bytes]:
+def card_bodies(run: str, n: int) -> tuple[list[bytes], list[str]]:
+    """The request bodies, and the municipality of each card (who may post it)."""
     templates = example_cards()
-    return [json.dumps(card_variant(templates, run, i)).encode() for i in range(n)]
+    cards = [card_variant(templates, run, i) for i in range(n)]
+    return [json.dumps(card).encode() for card in cards], [c["municipality_code"] for c in cards]
 
 
 def raw_payloads(run: str, distinct: int = 300) -> list[tuple[bytes, bytes]]:
@@ -372,11 +379,17 @@ class Posts:
             self.failures.append(f"{status}: {detail[:300]}")
 
 
-async def post_cards(url: str, bodies: list[bytes], concurrency: int, posts: Posts) -> None:
-    """The load generator. aiohttp, not httpx: at 48 connections httpx's pool cost ~6 ms of
-    client CPU per request here (133 req/s), so the bench measured itself; aiohttp ~0.2 ms."""
+async def post_cards(
+    url: str,
+    bodies: list[bytes],
+    headers: list[dict[str, str]],
+    concurrency: int,
+    posts: Posts,
+) -> None:
+    """The load generator: card i with `headers[i]` (its consultant's token). aiohttp, not
+    httpx: at 48 connections httpx's pool cost ~6 ms of client CPU per request here
+    (133 req/s), so the bench measured itself; aiohttp ~0.2 ms."""
     todo: Iterator[int] = iter(range(len(bodies)))
-    headers = {"content-type": "application/json", "x-actor-id": "bench"}
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
 
@@ -384,7 +397,7 @@ async def post_cards(url: str, bodies: list[bytes], concurrency: int, posts: Pos
         for i in todo:  # a shared iterator: each index is taken exactly once
             posts.sent[i] = time.monotonic()
             try:
-                async with session.post(url, data=bodies[i], headers=headers) as r:
+                async with session.post(url, data=bodies[i], headers=headers[i]) as r:
                     body = await r.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 posts.note_failure(type(exc).__name__, repr(exc))
@@ -489,11 +502,14 @@ class SystemResult:
         return [t - self.posts.sent[i] for i, t in self.visible_at.items()]
 
 
-async def check_through_api(profiles: httpx.AsyncClient, run: str, n: int) -> list[str]:
+async def check_through_api(
+    profiles: httpx.AsyncClient, run: str, n: int, munis: list[str], tokens: common.Callers
+) -> list[str]:
     """A sample read back through the query API: version 1 and the postal code sent."""
     problems = []
     for i in random.sample(range(n), min(n, 25)):
-        r = await profiles.get(f"/v1/citizens/{citizen_id(run, i)}")
+        auth = common.bearer(tokens.consultant(munis[i], i))
+        r = await profiles.get(f"/v1/citizens/{citizen_id(run, i)}", headers=auth)
         if r.status_code != 200:
             problems.append(f"GET citizen {i}: {r.status_code} {r.text[:200]}")
             continue
@@ -506,7 +522,11 @@ async def check_through_api(profiles: httpx.AsyncClient, run: str, n: int) -> li
 
 async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
     assert stack.redis_url
-    bodies = card_bodies(run, opts.events)
+    bodies, munis = card_bodies(run, opts.events)
+    tokens = common.Callers.mint(stack, set(munis), CONSULTANTS, "bench")
+    headers = [
+        common.bearer(tokens.consultant(m, i), **common.JSON_BODY) for i, m in enumerate(munis)
+    ]
     common.progress(
         f"system: {opts.events} cards, ~{sum(map(len, bodies)) / len(bodies):.0f} B each"
     )
@@ -515,12 +535,14 @@ async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
     posts = Posts.empty(opts.events)
     stop = asyncio.Event()
     try:
-        async with httpx.AsyncClient(base_url=stack.urls["profiles"], timeout=10) as profiles:
+        async with httpx.AsyncClient(
+            base_url=stack.urls["profiles"], timeout=10, headers=common.bearer(tokens.admin)
+        ) as profiles:
             cpu_before = common.cpu_snapshot(pids)
             ticker = asyncio.create_task(report_progress(profiles, posts, opts.events, stop))
             try:
                 url = stack.urls["events"] + "/v1/competence-cards"
-                await post_cards(url, bodies, opts.concurrency, posts)
+                await post_cards(url, bodies, headers, opts.concurrency, posts)
                 common.progress("system: all POSTs answered; waiting for the projection")
                 watcher.expect([i for i, a in enumerate(posts.ack_s) if a is not None])
                 (seen, watcher_cpu), gave_up = await wait_visible(
@@ -531,7 +553,7 @@ async def run_system(stack: Stack, opts: Options, run: str) -> SystemResult:
                 await ticker
             cpu_after = common.cpu_snapshot(pids)
             status = await projection_status(profiles)
-            api_check = await check_through_api(profiles, run, opts.events)
+            api_check = await check_through_api(profiles, run, opts.events, munis, tokens)
     finally:
         watcher.kill()
     cpu = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
@@ -591,48 +613,6 @@ async def follow_matching(bootstrap: str, target: int, opts: Options) -> Matchin
     return MatchingResult(first, time.monotonic(), target)
 
 
-# -- logs ------------------------------------------------------------------------------------
-
-_PLAIN_PROBLEM = re.compile(r"\b(ERROR|WARN|WARNING|panic|Traceback|Exception)\b")
-# localbucket's access log: 404 is how Tansu probes for missing objects; other 4xx/5xx are not.
-_HTTP_PROBLEM = re.compile(r'HTTP/1\.1" ((?!404)[45]\d\d)\b')
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def log_problems(line: str) -> str | None:
-    """The level of a problem line, for JSON service logs and for plain store logs."""
-    try:
-        doc = json.loads(line)
-    except ValueError:
-        plain = _ANSI.sub("", line)  # Tansu colours its levels
-        if m := _PLAIN_PROBLEM.search(plain):
-            return m.group(1).upper()
-        if m := _HTTP_PROBLEM.search(plain):
-            return f"HTTP {m.group(1)}"
-        return None
-    level = str(doc.get("level", "")).lower() if isinstance(doc, dict) else ""
-    return level.upper() if level in ("warning", "error", "critical") else None
-
-
-def scan_logs(log_dir: Path) -> dict[str, tuple[Counter[str], list[str]]]:
-    """Per log file: problem counts by level and the first few distinct lines."""
-    found: dict[str, tuple[Counter[str], list[str]]] = {}
-    for path in sorted(log_dir.glob("*.log")):
-        counts: Counter[str] = Counter()
-        examples: list[str] = []
-        for line in path.read_text(errors="replace").splitlines():
-            level = log_problems(line)
-            if level is None:
-                continue
-            counts[level] += 1
-            line = _ANSI.sub("", line)
-            if len(examples) < 3 and line[:120] not in (e[:120] for e in examples):
-                examples.append(line[:300])
-        if counts:
-            found[path.stem] = (counts, examples)
-    return found
-
-
 # -- report ----------------------------------------------------------------------------------
 
 
@@ -645,6 +625,8 @@ def environment(opts: Options, stack: Stack) -> dict[str, str]:
         "redis": f"{'no persistence' if opts.memory else 'appendonly yes'} ({stack.redis_url})",
         "services": ", ".join(services),
         "clients": f"aiokafka {aiokafka.__version__}, aiohttp {aiohttp.__version__} (load)",
+        "sign-in": f"RS256 bearer tokens of {CONSULTANTS} consultants a municipality, "
+        "verified by the services (default rate limit)",
         "python": platform.python_version(),
         "cores": cores,
         "N (system)": str(opts.events),
@@ -804,7 +786,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw, system, matching = asyncio.run(measure(stack, opts, run))
         stack.stop()  # flushes the service logs before they are read
         print_report(env, raw, system, matching)
-        print_problems(system, scan_logs(home / "logs"))
+        print_problems(system, common.scan_logs(home / "logs"))
         ok = not system.missing() and system.visible_count == opts.events
         return 0 if ok else 1
 

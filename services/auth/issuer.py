@@ -34,6 +34,18 @@ ALGORITHM = "RS256"
 AUDIENCES = ("jobmatch-events", "jobmatch-profiles", "jobmatch-matching")
 
 
+_LOADED: dict[tuple[Path, int], Any] = {}
+
+
+def _load(path: Path) -> Any:
+    """A private key file, parsed once per version of the file (parsing checks the RSA key,
+    which takes tens of milliseconds)."""
+    stamp = (path, path.stat().st_mtime_ns)
+    if stamp not in _LOADED:
+        _LOADED[stamp] = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    return _LOADED[stamp]
+
+
 class KeyStore:
     def __init__(self, home: Path) -> None:
         self.folder = home / "auth" / "keys"
@@ -74,13 +86,12 @@ class KeyStore:
 
     def signing_key(self) -> tuple[str, Any]:
         kid = self.ensure()
-        pem = (self.folder / f"{kid}.pem").read_bytes()
-        return kid, serialization.load_pem_private_key(pem, password=None)
+        return kid, _load(self.folder / f"{kid}.pem")
 
     def jwks(self) -> dict[str, Any]:
         keys = []
         for path in self._files():
-            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            private = _load(path)
             jwk = json.loads(RSAAlgorithm.to_jwk(private.public_key()))  # type: ignore[arg-type]
             keys.append({**jwk, "kid": path.stem, "use": "sig", "alg": ALGORITHM})
         return {"keys": keys}

@@ -3,7 +3,9 @@
 Key rotation: an issuer publishes its next key before signing with it, and a token signed
 with a key id the cache does not know makes it fetch the set again (at most once a second,
 `min_refresh_s`, so a flood of made-up key ids costs the issuer one request a second).
-When the issuer cannot be reached the keys already fetched keep serving.
+Keys older than `ttl_s` keep serving while one background fetch renews them; when the
+issuer cannot be reached the keys already fetched keep serving. However many requests
+wait, one fetch serves them all.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jwt.exceptions import PyJWKError, PyJWKSetError
 
 log = logging.getLogger(__name__)
 Fetch = Callable[[str], Awaitable[dict[str, Any]]]
+ANYTIME = object()  # `refresh(seen=...)` default: fetch whatever happened before
 
 
 class KeysUnavailable(Exception):
@@ -51,15 +54,20 @@ class JwksCache:
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
+        self._renewal: asyncio.Task[bool] | None = None
         self.fetches = 0
 
     @property
     def kids(self) -> list[str]:
         return list(self._keys)
 
-    async def refresh(self) -> bool:
-        """Fetch the key set; False (and the old keys kept) when that fails."""
+    async def refresh(self, seen: object = ANYTIME) -> bool:
+        """Fetch the key set; False (and the old keys kept) when that fails. `seen`: the
+        fetch time the caller's decision was based on; if another fetch has happened since,
+        while this one waited for the lock, its result stands and nothing is fetched."""
         async with self._lock:
+            if seen is not ANYTIME and self._fetched_at != seen:
+                return True
             self.fetches += 1
             try:
                 doc = await self._fetch(self.url)
@@ -77,15 +85,22 @@ class JwksCache:
 
     async def key(self, kid: str | None) -> PyJWK | None:
         """The key the token names; None when the issuer has no such key."""
-        if self._age() > self.ttl_s:
-            await self.refresh()
+        if not self._keys:
+            await self.refresh(self._fetched_at)
+        elif self._age() > self.ttl_s:
+            self._renew()
         found = self._lookup(kid)
         if found is None and self._age() >= self.min_refresh_s:
-            await self.refresh()
+            await self.refresh(self._fetched_at)
             found = self._lookup(kid)
         if found is None and not self._keys:
             raise KeysUnavailable(f"no signing keys from {self.url}")
         return found
+
+    def _renew(self) -> None:
+        """One background fetch at a time; requests go on with the keys at hand."""
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.create_task(self.refresh(self._fetched_at), name="jwks")
 
     def _lookup(self, kid: str | None) -> PyJWK | None:
         if kid is None:
@@ -96,4 +111,4 @@ class JwksCache:
         """Keys are at hand or can be fetched now (for /ready)."""
         if self._keys and self._age() <= self.ttl_s:
             return True
-        return await self.refresh() or bool(self._keys)
+        return await self.refresh(self._fetched_at) or bool(self._keys)

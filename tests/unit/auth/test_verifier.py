@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -189,3 +190,24 @@ async def test_a_verified_token_is_remembered_but_not_past_its_expiry(
     now[0] += 61  # past its exp: checked again
     await verifier.verify(short)
     assert len(checks) == 2
+
+
+async def test_however_many_wait_one_fetch_serves_them(keys: Keys) -> None:
+    clock = [0.0]
+    cache = JwksCache(
+        "http://issuer.test/jwks", ttl_s=300, fetch=keys.fetch, clock=lambda: clock[0]
+    )
+    verifier = TokenVerifier(config(), cache)
+    tokens = [token(keys, subject=f"kons-{n}") for n in range(50)]
+    await asyncio.gather(*(verifier.verify(t) for t in tokens))
+    assert keys.fetches == 1  # the first fetch, shared by all fifty
+    clock[0] = 400.0  # the keys are stale: they keep serving while one renewal runs
+    verifier.forget()
+    await asyncio.gather(*(verifier.verify(t) for t in tokens))
+    await asyncio.sleep(0)
+    assert keys.fetches == 2
+    keys.store.rotate()  # a new key: fifty tokens with its id make one fetch
+    clock[0] = 402.0
+    rotated = [token(keys, subject=f"kons-{n}") for n in range(50)]
+    await asyncio.gather(*(verifier.verify(t) for t in rotated))
+    assert keys.fetches == 3

@@ -7,6 +7,7 @@ importing it (this module imports `services`).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -41,6 +42,27 @@ from services.common.kafka import make_producer
 from services.stack import Proc, Stack, free_port_base
 
 err = Console(stderr=True, highlight=False)
+
+
+def add_load_options(p: argparse.ArgumentParser, duration: float, warmup: float) -> None:
+    """The open-loop generator's options, as every latency bench takes them."""
+    p.add_argument("--duration", type=float, default=duration, help="measured seconds per run")
+    p.add_argument(
+        "--warmup", type=float, default=warmup, help="unmeasured seconds before each run"
+    )
+    p.add_argument(
+        "--connections", type=int, default=64, help="connection pool of the load generator"
+    )
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=5.0,
+        help="after the last scheduled request, wait this long for answers; the rest count "
+        "as timeouts",
+    )
+    p.add_argument(
+        "--suggestions-per-order", type=int, default=20, help="PlacementSuggested per order"
+    )
 
 
 def progress(message: str) -> None:

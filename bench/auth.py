@@ -157,27 +157,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "service 3-4 ms of CPU here, so it serves ~250/s at most: at 500/s both variants "
         "only build a queue)",
     )
-    p.add_argument("--duration", type=float, default=8.0, help="measured seconds per run")
-    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
+    common.add_load_options(p, duration=8.0, warmup=2.0)
     p.add_argument(
         "--rounds", type=int, default=2, help="runs per variant, alternating which goes first"
     )
     p.add_argument("--users", type=int, default=200, help="consultants in the 'users' workload")
     p.add_argument("--cards", type=int, default=300, help="competence cards registered")
     p.add_argument("--orders", type=int, default=40, help="job orders posted")
-    p.add_argument(
-        "--suggestions-per-order", type=int, default=20, help="PlacementSuggested per order"
-    )
-    p.add_argument(
-        "--connections", type=int, default=64, help="connection pool of the load generator"
-    )
-    p.add_argument(
-        "--drain",
-        type=float,
-        default=5.0,
-        help="after the last scheduled request, wait this long for answers; the rest count "
-        "as timeouts",
-    )
     p.add_argument(
         "--operations",
         default=",".join(OPERATIONS),

@@ -97,22 +97,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--orders", type=int, default=2000, help="JobOrderPosted events")
     p.add_argument("--cards", type=int, default=5000, help="CompetenceCardRegistered events")
-    p.add_argument(
-        "--suggestions-per-order", type=int, default=20, help="PlacementSuggested per order"
-    )
     p.add_argument("--rate", type=float, default=500.0, help="requests per second per target")
-    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per target")
-    p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per target")
-    p.add_argument(
-        "--connections", type=int, default=64, help="connection pool of the load generator"
-    )
-    p.add_argument(
-        "--drain",
-        type=float,
-        default=5.0,
-        help="after the last scheduled request, wait this long for answers; the rest count "
-        "as timeouts",
-    )
+    common.add_load_options(p, duration=10.0, warmup=1.0)
     p.add_argument(
         "--targets",
         default=",".join(TARGETS),

@@ -25,6 +25,8 @@ class Refusal(Exception):
     status: int
     reason: str
     headers: dict[str, str] = field(default_factory=dict)
+    # Who was turned away, for the log: known once the token verified (a rate limit).
+    actor: str = "anonymous"
 
     def body(self) -> dict[str, list[dict[str, str]]]:
         return {"detail": [{"field": "Authorization", "reason": self.reason}]}
@@ -83,5 +85,6 @@ class Authenticator:
                 f"too many requests: at most {per_minute} a minute per caller; "
                 f"try again in {math.ceil(wait)} s",
                 {"Retry-After": str(max(1, math.ceil(wait)))},
+                principal.label(),
             )
         return principal

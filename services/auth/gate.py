@@ -66,7 +66,7 @@ class Gate:
 
         too_big = self._too_big(scope)
         if too_big is not None:
-            await self._refuse(scope, send_secure, too_big, None)
+            await self._refuse(scope, send_secure, too_big)
             return
         if not is_open(path) and scope["method"] != "OPTIONS":  # CORS preflights carry no token
             try:
@@ -74,7 +74,7 @@ class Gate:
                     (_header(scope, b"authorization") or b"").decode("latin-1") or None
                 )
             except Refusal as refusal:
-                await self._refuse(scope, send_secure, refusal, None)
+                await self._refuse(scope, send_secure, refusal)
                 return
             scope.setdefault("state", {})["principal"] = principal
         if _header(scope, b"content-length") is None and scope["method"] in (
@@ -84,7 +84,7 @@ class Gate:
         ):
             buffered = await self._buffer(receive)
             if buffered is None:
-                await self._refuse(scope, send_secure, self._limit_refusal(), None)
+                await self._refuse(scope, send_secure, self._limit_refusal())
                 return
             receive = buffered
         await self.app(scope, receive, send_secure)
@@ -126,7 +126,7 @@ class Gate:
 
         return replay
 
-    async def _refuse(self, scope: Scope, send: Send, refusal: Refusal, actor: str | None) -> None:
+    async def _refuse(self, scope: Scope, send: Send, refusal: Refusal) -> None:
         field = "body" if refusal.status == 413 else "Authorization"
         if refusal.status == 400:
             field = "Content-Length"
@@ -135,7 +135,7 @@ class Gate:
             extra={
                 "status": refusal.status,
                 "route": f"{scope['method']} {scope['path']}",
-                "actor": actor or "anonymous",
+                "actor": refusal.actor,
                 "reason": refusal.reason,
             },
         )

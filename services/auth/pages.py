@@ -49,7 +49,7 @@ def guarded(
                     request.headers.get("Authorization")
                 )
             except Refusal as refusal:
-                response = _refused(self, request, refusal.status, refusal.reason, "anonymous")
+                response = _refused(self, request, refusal.status, refusal.reason, refusal.actor)
                 response.headers.update(refusal.headers)
                 return secured(response)
             if not rule.admits(principal):

@@ -79,6 +79,19 @@ def order(principal: Principal, state: OrderState | None, job_order_id: str) -> 
         raise _outside(f"job order {job_order_id}", answer)
 
 
+def employer_decision(
+    principal: Principal, found: SuggestionState, order_state: OrderState | None, ident: str
+) -> None:
+    """The employer of the suggestion's order records its own decision; a consultant of the
+    order's municipality may record it on the employer's behalf."""
+    if principal.role != "employer":
+        suggestion(principal, found, ident)
+        return
+    posted = order_state.order if order_state else None
+    if posted is None or posted.employer.cvr != principal.cvr:
+        raise _outside(f"suggestion {ident}", f"suggestion {ident!r} not found")
+
+
 def _of_order_municipality(
     principal: Principal, kind: str, ident: str, state: SuggestionState | PlacementState | None
 ) -> None:

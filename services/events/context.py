@@ -72,6 +72,7 @@ class CommandContext:
         who: Principal,
         decide: Callable[[CitizenState | None], Decision],
         meta: Meta,
+        municipality_code: str | None = None,
     ) -> Accepted:
         """A command on a citizen of the caller's municipality (else 404)."""
         key = c.citizen_key(citizen_id)
@@ -80,7 +81,26 @@ class CommandContext:
             access.citizen(who, s.get(key), citizen_id)
             return decide(s.get(key))
 
-        return await self.handlers.execute([key], checked, meta)
+        return await self.handlers.execute([key], checked, meta, municipality_code)
+
+    async def on_order(
+        self,
+        job_order_id: str,
+        who: Principal | None,
+        decide: Callable[[OrderState | None], Decision],
+        meta: Meta,
+        municipality_code: str | None = None,
+    ) -> Accepted:
+        """A command on a job order of the caller (its employer, or a consultant of its
+        municipality; else 404). `who` None: the service itself (the deadline sweeper)."""
+        key = c.order_key(job_order_id)
+
+        def checked(s: States) -> Decision:
+            if who is not None:
+                access.order(who, s.get(key), job_order_id)
+            return decide(s.get(key))
+
+        return await self.handlers.execute([key], checked, meta, municipality_code)
 
     async def on_suggestion(
         self,
@@ -134,16 +154,14 @@ class CommandContext:
         job_order_id: str,
         reason: Literal["withdrawn", "expired"],
         meta: Meta,
-        check: Callable[[OrderState | None], None] = lambda state: None,
+        who: Principal | None,
     ) -> Accepted:
-        """`check` refuses a caller the order does not belong to (see access.py)."""
-        key = c.order_key(job_order_id)
-
-        def decide(s: States) -> Decision:
-            check(s.get(key))
-            return c.decide_close_order(job_order_id, reason, s.get(key), self.today())
-
-        accepted = await self.handlers.execute([key], decide, meta)
+        accepted = await self.on_order(
+            job_order_id,
+            who,
+            lambda order: c.decide_close_order(job_order_id, reason, order, self.today()),
+            meta,
+        )
         await self.redis.zrem(self._deadlines, job_order_id)
         return accepted
 
@@ -155,7 +173,7 @@ class CommandContext:
         for raw in due:
             oid = raw.decode() if isinstance(raw, bytes) else str(raw)
             try:
-                await self.close_order(oid, "expired", SWEEPER)
+                await self.close_order(oid, "expired", SWEEPER, who=None)
                 expired.append(oid)
             except CommandError as exc:
                 # Already closed (filled, withdrawn) or moved: nothing to expire.

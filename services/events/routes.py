@@ -7,7 +7,6 @@ passes the pure `decide_*` function to `Handlers.execute`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
@@ -21,7 +20,7 @@ from services.auth.principal import Principal
 from services.events import access
 from services.events import commands as c
 from services.events.context import CommandContext
-from services.events.errors import Hidden, Invalid, NotFound
+from services.events.errors import Invalid, NotFound
 from services.events.handlers import Accepted, Meta, States
 
 router = APIRouter(prefix="/v1", tags=["commands"])
@@ -85,14 +84,6 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _checked(
-    check: Callable[[Principal, Any, str], None], who: Principal, state: Any, ident: str
-) -> Literal[True]:
-    """Run a tenancy check inside a decide lambda (on the state the command is decided on)."""
-    check(who, state, ident)
-    return True
-
-
 def _same_id(path_id: str, body_id: str, name: str) -> None:
     if path_id != body_id:
         raise Invalid(f"{name} in the body ({body_id}) differs from the URL ({path_id})", name)
@@ -144,13 +135,10 @@ async def update_competence_card(
     _same_id(citizen_id, card.citizen_id, "citizen_id")
     access.new_card(who, card)
     cmd = c.SubmitCompetenceCard(card, ctx.card_links(card), expected_version=version)
-    key = c.citizen_key(citizen_id)
-    return await ctx.handlers.execute(
-        [key],
-        lambda s: (
-            _checked(access.citizen, who, s.get(key), citizen_id)
-            and c.decide_update_card(cmd, s.get(key), ctx.today())
-        ),
+    return await ctx.on_citizen(
+        citizen_id,
+        who,
+        lambda citizen: c.decide_update_card(cmd, citizen, ctx.today()),
         _meta(who, cid),
         card.municipality_code,
     )
@@ -304,13 +292,10 @@ async def update_job_order(
     _same_id(job_order_id, order.job_order_id, "job_order_id")
     access.new_order(who, order)
     cmd = c.PostJobOrder(order, ctx.order_links(order), expected_version=version)
-    key = c.order_key(job_order_id)
-    accepted = await ctx.handlers.execute(
-        [key],
-        lambda s: (
-            _checked(access.order, who, s.get(key), job_order_id)
-            and c.decide_update_order(cmd, s.get(key))
-        ),
+    accepted = await ctx.on_order(
+        job_order_id,
+        who,
+        lambda current: c.decide_update_order(cmd, current),
         _meta(who, cid),
         order.municipality_code,
     )
@@ -338,12 +323,7 @@ async def close_job_order(
 ) -> Accepted:
     """Orders close as filled by themselves when all positions have started placements,
     and as expired when the application deadline has passed."""
-    return await ctx.close_order(
-        job_order_id,
-        body.reason,
-        _meta(who, cid),
-        lambda state: access.order(who, state, job_order_id),
-    )
+    return await ctx.close_order(job_order_id, body.reason, _meta(who, cid), who)
 
 
 # -- review and placement ----------------------------------------------------------------------
@@ -445,14 +425,7 @@ async def record_employer_decision(
     rkey, okey = c.review_key(suggestion_id), c.order_key(suggestion.job_order_id)
 
     def decide(s: States) -> c.Decision:
-        if who.role == "employer":
-            try:
-                access.order(who, s.get(okey), suggestion.job_order_id)
-            except NotFound as refused:
-                why = getattr(refused, "why", "the order is not found")
-                raise Hidden(f"suggestion {suggestion_id!r} not found", why) from None
-        else:
-            access.suggestion(who, suggestion, suggestion_id)
+        access.employer_decision(who, suggestion, s.get(okey), suggestion_id)
         return c.decide_employer_decision(
             suggestion_id, body.decision, body.reason, suggestion, s.get(rkey)
         )

@@ -105,7 +105,8 @@ async def _in_tenant(
 
 
 def _municipality_readable(request: Request, who: Principal, code: str) -> None:
-    """A municipality's lists: its own consultants; administrators for KPIs only."""
+    """A municipality's lists and figures: its own consultants (and system accounts limited
+    to it, or national); administrators pass here, and only the KPI route admits them."""
     if who.role == "administrator" or who.in_municipality(code):
         return
     raise hidden(request, who, "municipality", code)
@@ -179,17 +180,9 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 async def _timeline_page(
-    request: Request,
-    v: Views,
-    key: str,
-    exists: bool,
-    kind: str,
-    ident: str,
-    offset: int,
-    limit: int,
+    request: Request, v: Views, key: str, ident: str, offset: int, limit: int
 ) -> Response:
-    if not exists:
-        raise _not_found(kind, ident)
+    """One page of a timeline (the caller's right to its object is checked before)."""
     total, entries = await queries.timeline(v, key, offset, limit)
     return conditional(
         request, {"id": ident, "total": total, "offset": offset, "limit": limit, "entries": entries}
@@ -218,9 +211,8 @@ async def get_citizen_timeline(
     limit: Limit = 50,
 ) -> Response:
     await _in_tenant(request, v, who, keys.citizen(citizen_id), "citizen", citizen_id)
-    exists = True
     key = keys.citizen_timeline(citizen_id)
-    return await _timeline_page(request, v, key, exists, "citizen", citizen_id, offset, limit)
+    return await _timeline_page(request, v, key, citizen_id, offset, limit)
 
 
 @router.get(
@@ -237,9 +229,8 @@ async def get_order_timeline(
     limit: Limit = 50,
 ) -> Response:
     await _in_tenant(request, v, who, keys.job_order(job_order_id), "job order", job_order_id)
-    exists = True
     key = keys.order_timeline(job_order_id)
-    return await _timeline_page(request, v, key, exists, "job order", job_order_id, offset, limit)
+    return await _timeline_page(request, v, key, job_order_id, offset, limit)
 
 
 async def municipality(

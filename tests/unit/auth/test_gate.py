@@ -124,8 +124,9 @@ async def test_a_body_over_the_limit_is_refused_before_anyone_reads_it(
 
 
 async def test_a_caller_over_the_rate_limit_gets_429_with_retry_after(
-    verifier: TokenVerifier, keys: Keys
+    verifier: TokenVerifier, keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("WARNING", logger="services.auth.refusals")
     gate = gated(verifier, RateLimiter(per_minute=60, burst=3))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=gate), base_url="http://svc"
@@ -138,3 +139,6 @@ async def test_a_caller_over_the_rate_limit_gets_429_with_retry_after(
         # Counted per caller: someone else is not held up.
         other = await client.get("/v1/x", headers=bearer(keys, "kons-2"))
         assert other.status_code == 200
+    # The refusal names who was held back: the token had been verified.
+    limits = [r for r in caplog.records if getattr(r, "status", None) == 429]
+    assert {r.actor for r in limits} == {"consultant:kons-1@0751"}  # type: ignore[attr-defined]

@@ -36,8 +36,7 @@ from rich.table import Table
 from schemas.envelope import SYSTEM_MATCHING, Event
 from schemas.jobs import JobOrder
 from schemas.placements import AppliedEligibility, PlacementSuggested, Reason
-from services.auth.issuer import KeyStore, mint
-from services.auth.principal import Role
+from services.auth.issuer import LocalIssuer
 from services.common.kafka import make_producer
 from services.stack import Proc, Stack, free_port_base
 
@@ -208,28 +207,12 @@ def throwaway_stack(prefix: str, *, memory: bool, keep_home: bool) -> Iterator[S
 # -- tokens ----------------------------------------------------------------------------------
 
 
-class _LoadedKey(KeyStore):
-    """The stack's key store with its signing key read once (`KeyStore.signing_key` reads
-    and checks the PEM file on every call: ~50 ms for RSA 2048, so ~20 tokens a second)."""
-
-    def __init__(self, home: Path) -> None:
-        super().__init__(home)
-        self._signing = super().signing_key()
-
-    def signing_key(self) -> tuple[str, Any]:
-        return self._signing
-
-
-class Minter:
+class Minter(LocalIssuer):
     """Access tokens of a stack's issuer, as `Stack.token` mints them (same claims, same
-    key) but ~1 ms each, so a bench can mint thousands before a run."""
+    key; the key file is parsed once, so ~1 ms each and a bench can mint thousands)."""
 
     def __init__(self, stack: Stack) -> None:
-        self.issuer = stack.issuer
-        self._store = _LoadedKey(stack.home)
-
-    def token(self, role: Role, subject: str | None = None, **claims: Any) -> str:
-        return mint(self._store, self.issuer, role=role, subject=subject or role, **claims)
+        super().__init__(stack.home, stack.issuer)
 
     def consultants(self, municipality: str, count: int, prefix: str = "kons") -> list[str]:
         """One token for each of `count` consultants of `municipality` (subjects

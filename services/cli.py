@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from services.demo.cli import demo_app
 from services.matching.model.cli import model_app
 from services.profiles.cli import projections_app
 from services.reference.cli import taxonomy_app
+
+if TYPE_CHECKING:
+    from services.stack import Ports
 
 app = typer.Typer(
     help="jobmatch: event-sourced matching of citizens to employers.", no_args_is_help=True
@@ -42,21 +45,16 @@ def _home(home: Path | None) -> Path:
     return (home or Path(os.environ.get("JOBMATCH_HOME", "var"))).resolve()
 
 
-def demo_consultant(home: Path, ports: Any) -> Callable[[str], str]:
+def demo_consultant(home: Path, ports: Ports) -> Callable[[str], str]:
     """Tokens of the demo consultants (`demo-<municipality>`), minted with the stack's key."""
-    from services.auth.issuer import KeyStore, mint
+    from services.auth.issuer import LocalIssuer
     from services.stack import issuer_url
 
-    store, issuer = KeyStore(home), issuer_url(ports.issuer)
+    issuer = LocalIssuer(home, issuer_url(ports.issuer))
 
     def token_for(municipality: str) -> str:
-        return mint(
-            store,
-            issuer,
-            role="consultant",
-            subject=f"demo-{municipality}",
-            municipality=municipality,
-            minutes=10,
+        return issuer.token(
+            "consultant", f"demo-{municipality}", municipality=municipality, minutes=10
         )
 
     return token_for

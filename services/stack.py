@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from services.auth.issuer import KeyStore, mint
+from services.auth.issuer import LocalIssuer
 from services.auth.principal import Role
 from services.common.kafka import ensure_topics
 
@@ -344,7 +344,7 @@ class Stack:
 
     def token(self, role: Role, subject: str | None = None, **claims: Any) -> str:
         """A bearer token from this stack's issuer (see `services.auth.issuer.mint`)."""
-        return mint(KeyStore(self.home), self.issuer, role=role, subject=subject or role, **claims)
+        return LocalIssuer(self.home, self.issuer).token(role, subject, **claims)
 
     def start_stores(self) -> None:
         logs = self.home / "logs"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.auth.issuer import KeyStore, mint
+from services.auth.issuer import LocalIssuer
 from services.auth.principal import Role
 from services.stack import (
     Proc,
@@ -48,20 +48,16 @@ def redis_url(workdir: Path) -> Iterator[str]:
     proc.stop()
 
 
-class Issuer:
+class Issuer(LocalIssuer):
     """The embedded issuer, running; mints tokens with its key (tests hold the key folder)."""
 
-    def __init__(self, home: Path, url: str) -> None:
-        self.home = home
-        self.url = url
-        self.env = auth_env(url)
+    @property
+    def env(self) -> dict[str, str]:
+        return auth_env(self.url)
 
     @property
     def jwks_url(self) -> str:
         return self.env["AUTH_JWKS_URL"]
-
-    def token(self, role: Role, subject: str | None = None, **claims: Any) -> str:
-        return mint(KeyStore(self.home), self.url, role=role, subject=subject or role, **claims)
 
     def bearer(self, role: Role, subject: str | None = None, **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, subject, **claims)}"}

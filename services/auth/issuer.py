@@ -19,6 +19,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,18 @@ def mint(
         claims["scope"] = " ".join(scopes)
     claims.update(extra or {})
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "at+jwt"})
+
+
+@dataclass(frozen=True)
+class LocalIssuer:
+    """An issuer whose key folder is at hand (the embedded stack, its tests, the demo):
+    `token()` mints as `mint` does, the subject defaulting to the role."""
+
+    home: Path
+    url: str
+
+    def token(self, role: Role, subject: str | None = None, **claims: Any) -> str:
+        return mint(KeyStore(self.home), self.url, role=role, subject=subject or role, **claims)
 
 
 def create_issuer_app(home: Path, issuer: str) -> FastAPI:

@@ -8,15 +8,14 @@ or CVR answers 404, exactly as a missing one, so its existence is not revealed.
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.auth.authenticator import record_refusal
 from services.auth.principal import Principal, Role
 
-log = logging.getLogger("services.auth.refusals")
 # Documents the scheme in OpenAPI (the docs' Authorize button); the gate does the checking.
 BEARER = HTTPBearer(auto_error=False, description="An access token from the issuer (JWT)")
 
@@ -27,15 +26,8 @@ def _route(request: Request) -> str:
 
 
 def log_refusal(request: Request, principal: Principal | None, status: int, reason: str) -> None:
-    log.warning(
-        "request refused",
-        extra={
-            "status": status,
-            "route": _route(request),
-            "actor": principal.label() if principal else "anonymous",
-            "reason": reason,
-        },
-    )
+    actor = principal.label() if principal else "anonymous"
+    record_refusal(status, _route(request), actor, reason)
 
 
 class Access:
@@ -45,10 +37,14 @@ class Access:
         self.roles = frozenset(roles)
         self.scope = scope
 
-    def admits(self, principal: Principal) -> bool:
+    def why_not(self, principal: Principal) -> str | None:
+        """Why the rule refuses `principal`; None when it admits them."""
         if principal.role not in self.roles:
-            return False
-        return principal.role != "system" or self.scope is None or principal.grants(self.scope)
+            return f"the role {principal.role} may not do this"
+        ungranted = self.scope is not None and not principal.grants(self.scope)
+        if principal.role == "system" and ungranted:
+            return f"this service account is not granted {self.scope}"
+        return None
 
     async def __call__(
         self,
@@ -59,10 +55,8 @@ class Access:
         if principal is None:  # the gate lets no such request through; deny all the same
             log_refusal(request, None, 401, "no verified token")
             raise HTTPException(401, detail="sign in", headers={"WWW-Authenticate": "Bearer"})
-        if not self.admits(principal):
-            reason = f"the role {principal.role} may not do this"
-            if principal.role == "system" and principal.role in self.roles:
-                reason = f"this service account is not granted {self.scope}"
+        reason = self.why_not(principal)
+        if reason is not None:
             log_refusal(request, principal, 403, reason)
             raise HTTPException(403, detail=[{"field": None, "reason": reason}])
         return principal

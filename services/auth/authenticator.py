@@ -5,6 +5,7 @@ Used by the ASGI gate of the FastAPI services and by the matching worker's pages
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -16,6 +17,15 @@ from services.auth.settings import AuthSettings
 from services.auth.verifier import TokenVerifier, VerifierConfig
 
 REALM = 'Bearer realm="jobmatch"'
+refusals = logging.getLogger("services.auth.refusals")
+
+
+def record_refusal(status: int, route: str, actor: str, reason: str) -> None:
+    """Every refusal, by whichever layer made it, goes to one log in one shape."""
+    refusals.warning(
+        "request refused",
+        extra={"status": status, "route": route, "actor": actor, "reason": reason},
+    )
 
 
 @dataclass

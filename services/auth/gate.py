@@ -9,23 +9,24 @@ caller over the rate limit gets 429 with Retry-After. The Principal goes to the 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.auth.authenticator import Authenticator, Refusal
+from services.auth.authenticator import Authenticator, Refusal, record_refusal
 from services.auth.headers import secure
-
-log = logging.getLogger("services.auth.refusals")
 
 OPEN_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json"})
 DOCS_PREFIX = "/docs"
 
 
+def is_docs(path: str) -> bool:
+    return path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/")
+
+
 def is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(DOCS_PREFIX + "/")
+    return path in OPEN_PATHS or is_docs(path)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -57,14 +58,15 @@ class Gate:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        docs = path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/")
+        docs = is_docs(path)
 
         async def send_secure(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = secure(list(message.get("headers", [])), docs)
             await send(message)
 
-        too_big = self._too_big(scope)
+        length = _header(scope, b"content-length")
+        too_big = self._too_big(length)
         if too_big is not None:
             await self._refuse(scope, send_secure, too_big)
             return
@@ -77,11 +79,7 @@ class Gate:
                 await self._refuse(scope, send_secure, refusal)
                 return
             scope.setdefault("state", {})["principal"] = principal
-        if _header(scope, b"content-length") is None and scope["method"] in (
-            "POST",
-            "PUT",
-            "PATCH",
-        ):
+        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
             buffered = await self._buffer(receive)
             if buffered is None:
                 await self._refuse(scope, send_secure, self._limit_refusal())
@@ -92,8 +90,7 @@ class Gate:
     def _limit_refusal(self) -> Refusal:
         return Refusal(413, f"the body is larger than the limit of {self.max_body} bytes")
 
-    def _too_big(self, scope: Scope) -> Refusal | None:
-        raw = _header(scope, b"content-length")
+    def _too_big(self, raw: bytes | None) -> Refusal | None:
         if raw is None:
             return None
         if not raw.isdigit():
@@ -130,14 +127,7 @@ class Gate:
         field = "body" if refusal.status == 413 else "Authorization"
         if refusal.status == 400:
             field = "Content-Length"
-        log.warning(
-            "request refused",
-            extra={
-                "status": refusal.status,
-                "route": f"{scope['method']} {scope['path']}",
-                "actor": refusal.actor,
-                "reason": refusal.reason,
-            },
-        )
+        route = f"{scope['method']} {scope['path']}"
+        record_refusal(refusal.status, route, refusal.actor, refusal.reason)
         body = {"detail": [{"field": field, "reason": refusal.reason}]}
         await _answer(send, refusal.status, body, refusal.headers)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.web import Request, Response, View
 
 from services.auth.access import Access
-from services.auth.authenticator import Authenticator, Refusal
+from services.auth.authenticator import Authenticator, Refusal, record_refusal
 from services.auth.headers import as_dict
 from services.auth.principal import Principal, Role
 
-log = logging.getLogger("services.auth.refusals")
 Page = Callable[..., Awaitable[Response]]
 GuardedPage = Callable[..., Awaitable[Response]]
 
@@ -27,10 +25,7 @@ def secured(response: Response) -> Response:
 
 
 def _refused(view: View, request: Request, status: int, reason: str, who: str) -> Response:
-    route = f"{request.method} {request.url.path}"
-    log.warning(
-        "request refused", extra={"status": status, "route": route, "actor": who, "reason": reason}
-    )
+    record_refusal(status, f"{request.method} {request.url.path}", who, reason)
     field = "Authorization" if status in (401, 429, 503) else None
     return view.json({"detail": [{"field": field, "reason": reason}]}, status=status)
 
@@ -52,8 +47,8 @@ def guarded(
                 response = _refused(self, request, refusal.status, refusal.reason, refusal.actor)
                 response.headers.update(refusal.headers)
                 return secured(response)
-            if not rule.admits(principal):
-                reason = f"the role {principal.role} may not do this"
+            reason = rule.why_not(principal)
+            if reason is not None:
                 return secured(_refused(self, request, 403, reason, principal.label()))
             return secured(await handler(self, request, principal, **kwargs))
 

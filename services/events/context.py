@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 
@@ -75,13 +75,13 @@ class CommandContext:
         municipality_code: str | None = None,
     ) -> Accepted:
         """A command on a citizen of the caller's municipality (else 404)."""
-        key = c.citizen_key(citizen_id)
-
-        def checked(s: States) -> Decision:
-            access.citizen(who, s.get(key), citizen_id)
-            return decide(s.get(key))
-
-        return await self.handlers.execute([key], checked, meta, municipality_code)
+        return await self._on_one(
+            c.citizen_key(citizen_id),
+            lambda state: access.citizen(who, state, citizen_id),
+            decide,
+            meta,
+            municipality_code,
+        )
 
     async def on_order(
         self,
@@ -93,14 +93,12 @@ class CommandContext:
     ) -> Accepted:
         """A command on a job order of the caller (its employer, or a consultant of its
         municipality; else 404). `who` None: the service itself (the deadline sweeper)."""
-        key = c.order_key(job_order_id)
 
-        def checked(s: States) -> Decision:
+        def check(state: OrderState | None) -> None:
             if who is not None:
-                access.order(who, s.get(key), job_order_id)
-            return decide(s.get(key))
+                access.order(who, state, job_order_id)
 
-        return await self.handlers.execute([key], checked, meta, municipality_code)
+        return await self._on_one(c.order_key(job_order_id), check, decide, meta, municipality_code)
 
     async def on_suggestion(
         self,
@@ -129,13 +127,30 @@ class CommandContext:
         meta: Meta,
     ) -> Accepted:
         """For consultants of the municipality of the order it fills (else 404)."""
-        key = c.placement_key(placement_id)
+        return await self._on_one(
+            c.placement_key(placement_id),
+            lambda state: access.placement(who, state, placement_id),
+            decide,
+            meta,
+        )
+
+    async def _on_one(
+        self,
+        key: c.Key,
+        check: Callable[[Any], None],
+        decide: Callable[[Any], Decision],
+        meta: Meta,
+        municipality_code: str | None = None,
+    ) -> Accepted:
+        """A command on one aggregate: the caller's access checked on the state the command
+        is decided on, then the decision."""
 
         def checked(s: States) -> Decision:
-            access.placement(who, s.get(key), placement_id)
-            return decide(s.get(key))
+            state = s.get(key)
+            check(state)
+            return decide(state)
 
-        return await self.handlers.execute([key], checked, meta)
+        return await self.handlers.execute([key], checked, meta, municipality_code)
 
     @property
     def _deadlines(self) -> str:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from services.auth.cli import auth_app
 from services.demo.cli import demo_app
@@ -20,7 +21,7 @@ from services.profiles.cli import projections_app
 from services.reference.cli import taxonomy_app
 
 if TYPE_CHECKING:
-    from services.stack import Ports
+    from services.stack import Ports, Stack
 
 app = typer.Typer(
     help="jobmatch: event-sourced matching of citizens to employers.", no_args_is_help=True
@@ -78,9 +79,13 @@ def up(
         Path | None, typer.Option(help="Data folder (default $JOBMATCH_HOME or ./var)")
     ] = None,
 ) -> None:
-    """Start the whole stack on 127.0.0.1 and keep it running until Ctrl-C."""
+    """Start the whole stack on 127.0.0.1 and keep it running until Ctrl-C.
+
+    A piece that exits (a service, the issuer, the broker, its storage, Redis) is started
+    again, after 1 s, then 2, 4 ... up to 30 s between attempts; each restart is said here
+    and in <home>/logs/supervisor.log."""
     from services.demo import load_examples
-    from services.stack import Ports, Stack
+    from services.stack import Ports, Stack, Supervisor
 
     stack = Stack(
         home=_home(home),
@@ -93,42 +98,69 @@ def up(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        with err.status("starting broker and redis"):
-            stack.start_stores()
-        err.print(f"broker: {stack.bootstrap}  redis: {stack.redis_url}  data: {stack.home}")
-        with err.status("starting services"):
-            stack.start_services()
-        for name, url in stack.urls.items():
-            print(f"{name}: {url}", flush=True)
-        where = "" if port_base == DEFAULT_PORT_BASE else f" --port-base {port_base}"
-        if home is not None:
-            where += f" --home {stack.home}"
-        # Plain print: rich would wrap the command in the middle.
-        print(
-            f"sign-in: issuer {stack.issuer}; get a token with "
-            f"`.venv/bin/jobmatch auth token --role consultant --municipality 0751{where}`",
-            flush=True,
-        )
-        if demo:
-            load_examples(stack.urls["events"], demo_consultant(stack.home, stack.ports))
-            err.print(
-                "demo: loaded 3 competence cards and 2 job orders; try "
-                f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
-            )
-        print("ready", flush=True)
-        while True:
-            for proc in stack.procs:
-                if not proc.alive():
-                    err.print(f"[red]{proc.name} exited[/red]\n{proc.log_tail()}")
-                    raise typer.Exit(1)
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        err.print("stopping")
-    except Exception as exc:
-        err.print(f"[red]start-up failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        try:
+            _start(stack, port_base, home is not None, demo, load_examples)
+        except KeyboardInterrupt:
+            err.print("stopping")
+            return
+        except Exception as exc:
+            err.print(f"[red]start-up failed:[/red] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+        supervisor = Supervisor(stack, _supervisor_log(stack.home / "logs" / "supervisor.log"))
+        try:
+            supervisor.run()
+        except KeyboardInterrupt:
+            err.print("stopping")
     finally:
+        # A second Ctrl-C must not cut the stop short and leave children running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+
+
+def _start(
+    stack: Stack,
+    port_base: int,
+    home_given: bool,
+    demo: bool,
+    load_examples: Callable[[str, Callable[[str], str]], object],
+) -> None:
+    with err.status("starting broker and redis"):
+        stack.start_stores()
+    err.print(f"broker: {stack.bootstrap}  redis: {stack.redis_url}  data: {stack.home}")
+    with err.status("starting services"):
+        stack.start_services()
+    for name, url in stack.urls.items():
+        print(f"{name}: {url}", flush=True)
+    where = "" if port_base == DEFAULT_PORT_BASE else f" --port-base {port_base}"
+    if home_given:
+        where += f" --home {stack.home}"
+    # Plain print: rich would wrap the command in the middle.
+    print(
+        f"sign-in: issuer {stack.issuer}; get a token with "
+        f"`.venv/bin/jobmatch auth token --role consultant --municipality 0751{where}`",
+        flush=True,
+    )
+    if demo:
+        load_examples(stack.urls["events"], demo_consultant(stack.home, stack.ports))
+        err.print(
+            "demo: loaded 3 competence cards and 2 job orders; try "
+            f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
+        )
+    print("ready", flush=True)
+
+
+def _supervisor_log(path: Path) -> Callable[[str], None]:
+    """What the supervisor says: on stderr, and appended to `path` with the time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def say(message: str) -> None:
+        err.print(message, markup=False, highlight=False)
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"{stamp} {message}\n")
+
+    return say
 
 
 @demo_app.callback(invoke_without_command=True)
@@ -172,17 +204,53 @@ def schemas_export(
         print(path)
 
 
-@topics_app.command("create")
-def topics_create(
-    bootstrap: Annotated[
-        str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="host:port of the broker")
-    ],
-) -> None:
-    """Create every catalogued topic with its partition count (existing ones are left)."""
-    from services.stack import create_topics
+Bootstrap = Annotated[
+    str, typer.Option(envvar="KAFKA_BOOTSTRAP_SERVERS", help="host:port of the broker")
+]
 
-    created = create_topics(bootstrap)
-    print(f"created: {', '.join(created) or 'none (all exist)'}")
+
+@topics_app.command("create")
+def topics_create(bootstrap: Bootstrap) -> None:
+    """Create every missing catalogued topic, then check them all against the catalogue.
+
+    Replication factor and min.insync.replicas come from KAFKA_TOPIC_REPLICATION_FACTOR and
+    KAFKA_TOPIC_MIN_INSYNC_REPLICAS (default 1 and 1; production 3 and 2); retention is
+    infinite. An existing topic is never changed: a mismatch (partitions, replicas,
+    configs) is reported and the exit status is 1."""
+    _topics(bootstrap, create=True)
+
+
+@topics_app.command("check")
+def topics_check(bootstrap: Bootstrap) -> None:
+    """Check the broker's topics against the catalogue and settings, changing nothing;
+    exit 1 on any mismatch or missing topic."""
+    _topics(bootstrap, create=False)
+
+
+def _topics(bootstrap: str, create: bool) -> None:
+    import asyncio
+
+    from services.common.kafka import reconcile_topics, topic_settings
+
+    try:
+        settings = topic_settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid settings:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    report = asyncio.run(reconcile_topics(bootstrap, settings=settings, create=create))
+    print(
+        f"catalogue: replication factor {settings.kafka_topic_replication_factor}, "
+        f"min.insync.replicas {settings.kafka_topic_min_insync_replicas}, retention infinite"
+    )
+    if create:
+        print(f"created: {', '.join(report.created) or 'none (all exist)'}")
+    for name, why in sorted(report.failed.items()):
+        print(f"refused: {name}: {why}")
+    for mismatch in report.mismatches:
+        print(f"mismatch: {mismatch}")
+    if not report.ok:
+        raise typer.Exit(1)
+    print("every topic matches the catalogue")
 
 
 @topics_app.command("list")

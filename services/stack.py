@@ -3,6 +3,9 @@
 Each piece is a child process in its own session, so Ctrl-C reaches only this launcher,
 which then stops the services first and the stores last. Tests use the same functions to
 start a real broker and Redis on free ports.
+
+`Supervisor` keeps the pieces of `jobmatch up` running: one that exits is started again
+with the same command, after a back-off that doubles with each attempt, and says so.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -67,11 +71,37 @@ class Ports:
         return self.base + 6
 
 
+Probe = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start one piece again: its command, environment, log and readiness probe."""
+
+    name: str
+    argv: tuple[str, ...]
+    log_dir: Path
+    env: Mapping[str, str]
+    ready: Probe
+    # Run once the piece is ready again after a restart (e.g. the topics of a new broker).
+    after_restart: Callable[[], object] | None = None
+
+
 @dataclass
 class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
+    launch: Launch | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit status (negative: killed by that signal); None while it runs."""
+        return self.popen.poll()
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -135,7 +165,31 @@ def _bindable(port: int) -> bool:
     return True
 
 
-def _spawn(name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | None = None) -> Proc:
+def _spawn(
+    name: str,
+    argv: list[str],
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    ready: Probe | None = None,
+    after_restart: Callable[[], object] | None = None,
+) -> Proc:
+    """Start `argv` in its own session, its output appended to `log_dir`/`name`.log.
+
+    With `ready`, the Proc knows how to be started again (`spawn(proc.launch)`)."""
+    launch = None
+    if ready is not None:
+        launch = Launch(name, tuple(argv), log_dir, dict(env or {}), ready, after_restart)
+    return _popen(name, argv, log_dir, env or {}, launch)
+
+
+def spawn(launch: Launch) -> Proc:
+    """Start a piece again as it was started; does not wait for it to be ready."""
+    return _popen(launch.name, list(launch.argv), launch.log_dir, launch.env, launch)
+
+
+def _popen(
+    name: str, argv: list[str], log_dir: Path, env: Mapping[str, str], launch: Launch | None
+) -> Proc:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab")
@@ -144,11 +198,11 @@ def _spawn(name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | N
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **env},
         start_new_session=True,
     )
     log.close()
-    return Proc(name, popen, log_path)
+    return Proc(name, popen, log_path, launch)
 
 
 def _wait(what: str, proc: Proc | None, probe: Callable[[], bool], timeout: float) -> None:
@@ -196,14 +250,20 @@ def start_localbucket(data_dir: Path, port: int, log_dir: Path) -> Proc:
     # A bucket is a folder: creating it here is the same as an S3 CreateBucket call.
     (data_dir / TANSU_BUCKET).mkdir(parents=True, exist_ok=True)
     exe = shutil.which("localbucket") or str(Path(sys.executable).with_name("localbucket"))
-    proc = _spawn(
-        "localbucket", [exe, "--host", "127.0.0.1", "--port", str(port), str(data_dir)], log_dir
-    )
+    argv = [exe, "--host", "127.0.0.1", "--port", str(port), str(data_dir)]
+    proc = _spawn("localbucket", argv, log_dir, ready=_port_open(port))
     _wait("localbucket", proc, _port_open(port), 20)
     return proc
 
 
-def start_tansu(port: int, log_dir: Path, s3_port: int | None = None) -> Proc:
+def start_tansu(
+    port: int,
+    log_dir: Path,
+    s3_port: int | None = None,
+    after_restart: Callable[[], object] | None = None,
+) -> Proc:
+    """`after_restart`: what to do once a restarted broker listens (the memory engine
+    forgets its topics with the process)."""
     url = f"tcp://127.0.0.1:{port}"
     env: dict[str, str] = {}
     storage = "memory://tansu/"
@@ -226,7 +286,7 @@ def start_tansu(port: int, log_dir: Path, s3_port: int | None = None) -> Proc:
         "--storage-engine",
         storage,
     ]
-    proc = _spawn("tansu", argv, log_dir, env)
+    proc = _spawn("tansu", argv, log_dir, env, ready=_port_open(port), after_restart=after_restart)
     _wait("tansu", proc, _port_open(port), 30)
     return proc
 
@@ -258,7 +318,7 @@ def start_redis(port: int, data_dir: Path, log_dir: Path, durable: bool) -> Proc
         "--protected-mode",
         "no",
     ]
-    proc = _spawn("redis", argv, log_dir)
+    proc = _spawn("redis", argv, log_dir, ready=_port_open(port))
     _wait("redis", proc, _port_open(port), 20)
     return proc
 
@@ -281,8 +341,9 @@ def issuer_url(port: int) -> str:
 def start_issuer(home: Path, port: int, log_dir: Path) -> Proc:
     """The embedded OIDC issuer: its signing keys live under `home`/auth."""
     env = {"ISSUER_HOME": str(home), "ISSUER_PORT": str(port), "ISSUER_URL": issuer_url(port)}
-    proc = _spawn("issuer", [sys.executable, "-m", "services.auth"], log_dir, env)
-    _wait("issuer", proc, _http_ok(f"{issuer_url(port)}/health"), 30)
+    health = _http_ok(f"{issuer_url(port)}/health")
+    proc = _spawn("issuer", [sys.executable, "-m", "services.auth"], log_dir, env, ready=health)
+    _wait("issuer", proc, health, 30)
     return proc
 
 
@@ -311,8 +372,13 @@ def service_env(
     return env
 
 
-def start_service(name: str, env: Mapping[str, str], log_dir: Path) -> Proc:
-    return _spawn(name, [sys.executable, "-m", f"services.{name}"], log_dir, env)
+def start_service(
+    name: str, env: Mapping[str, str], log_dir: Path, port: int | None = None
+) -> Proc:
+    """Does not wait (see `wait_ready`); with `port`, the Proc can be restarted, and is
+    ready again when `/ready` answers 200."""
+    ready = None if port is None else _http_ok(f"http://127.0.0.1:{port}/ready")
+    return _spawn(name, [sys.executable, "-m", f"services.{name}"], log_dir, env, ready=ready)
 
 
 def wait_ready(proc: Proc, port: int, timeout: float = 90.0) -> None:
@@ -353,8 +419,11 @@ class Stack:
             if not self.memory:
                 self.procs.append(start_localbucket(self.home / "s3", self.ports.s3, logs))
                 s3_port = self.ports.s3
-            self.procs.append(start_tansu(self.ports.kafka, logs, s3_port))
-            self.bootstrap = f"127.0.0.1:{self.ports.kafka}"
+            bootstrap = f"127.0.0.1:{self.ports.kafka}"
+            self.procs.append(
+                start_tansu(self.ports.kafka, logs, s3_port, lambda: create_topics(bootstrap))
+            )
+            self.bootstrap = bootstrap
         if self.redis_url is None:
             redis = start_redis(self.ports.redis, self.home / "redis", logs, not self.memory)
             self.procs.append(redis)
@@ -369,7 +438,7 @@ class Stack:
         for name in names:
             port = getattr(self.ports, name)
             env = service_env(name, port, self.bootstrap, self.redis_url, self.home, self.issuer)
-            started[name] = start_service(name, env, self.home / "logs")
+            started[name] = start_service(name, env, self.home / "logs", port)
             self.procs.append(started[name])
         for name, proc in started.items():
             wait_ready(proc, getattr(self.ports, name))
@@ -390,3 +459,128 @@ class Stack:
             yield self
         finally:
             self.stop()
+
+
+# -- keeping it running ----------------------------------------------------------------------
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then act as they would have.
+
+    The Python handlers are swapped, not the process's signal mask: a child inherits the
+    mask, and one started with SIGTERM blocked could not be stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    before = {sig: signal.signal(sig, lambda signum, _: held.append(signum)) for sig in _STOPS}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        for signum in held:
+            handler = before[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
+@dataclass
+class _Watch:
+    """What the supervisor knows of one piece."""
+
+    attempts: int = 0  # restarts since it was last up for `stable_s`
+    restart_at: float | None = None  # when a dead piece is started again
+    started_at: float = 0.0  # of the current process
+    ready_at: float | None = None  # when the current process was ready (None: not yet)
+    slow_told: bool = False  # "not ready yet" was said for the current process
+
+
+@dataclass
+class Supervisor:
+    """Restarts any piece of a stack that exits, with back-off, and says what it does.
+
+    A piece that exits is started again with the same command after `first_delay_s`,
+    doubling with each attempt up to `max_delay_s`; once a restarted piece has been ready
+    for `stable_s`, the count starts over. It never gives up: a piece that cannot start
+    is tried again every `max_delay_s`, each attempt said (with the end of its log).
+    Pieces started without a `Launch` (none here) are only reported.
+
+    `tick` does one round; `run` ticks until interrupted (KeyboardInterrupt: the caller
+    stops the stack). Signals are held while a replacement is started, so an interrupt
+    never leaves a process the stack does not know of."""
+
+    stack: Stack
+    say: Callable[[str], None]
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    stable_s: float = 60.0
+    slow_after_s: float = 120.0
+    clock: Callable[[], float] = time.monotonic
+    watches: dict[str, _Watch] = field(default_factory=dict)
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.first_delay_s * 2 ** (attempt - 1), self.max_delay_s))
+
+    def run(self, interval_s: float = 0.5) -> None:
+        while True:
+            self.tick()
+            time.sleep(interval_s)
+
+    def tick(self) -> None:
+        for index, proc in enumerate(list(self.stack.procs)):
+            # A piece seen for the first time is as the stack started it: ready.
+            now = self.clock()
+            watch = self.watches.setdefault(proc.name, _Watch(started_at=now, ready_at=now))
+            if proc.alive():
+                self._running(proc, watch)
+            else:
+                self._dead(index, proc, watch)
+
+    def _running(self, proc: Proc, watch: _Watch) -> None:
+        now = self.clock()
+        if watch.ready_at is None:
+            if proc.launch is not None and proc.launch.ready():
+                watch.ready_at = self.clock()
+                took = watch.ready_at - watch.started_at
+                self.say(f"{proc.name} is back: ready {took:.1f} s after restart {watch.attempts}")
+                if proc.launch.after_restart is not None:
+                    try:
+                        proc.launch.after_restart()
+                    except Exception as exc:
+                        self.say(f"{proc.name}: after its restart: {exc}")
+            elif not watch.slow_told and now - watch.started_at > self.slow_after_s:
+                watch.slow_told = True
+                self.say(f"{proc.name} not ready {now - watch.started_at:.0f} s after restart")
+        elif watch.attempts and now - watch.ready_at >= self.stable_s:
+            watch.attempts = 0
+
+    def _dead(self, index: int, proc: Proc, watch: _Watch) -> None:
+        now = self.clock()
+        if proc.launch is None:
+            if watch.restart_at is None:
+                watch.restart_at = float("inf")
+                self.say(f"{proc.name} exited with {proc.exit_code}; cannot restart it")
+            return
+        if watch.restart_at is None:
+            watch.attempts += 1
+            wait = self.delay(watch.attempts)
+            watch.restart_at = now + wait
+            self.say(
+                f"{proc.name} exited with {proc.exit_code}; restarting "
+                f"(attempt {watch.attempts}) in {wait:g} s"
+            )
+            if proc.exit_code is not None and proc.exit_code > 0:
+                self.say(f"{proc.name}: end of {proc.log_path}:\n{proc.log_tail(10)}")
+            return
+        if now < watch.restart_at:
+            return
+        with _signals_held():
+            self.stack.procs[index] = spawn(proc.launch)
+        watch.restart_at, watch.ready_at, watch.slow_told = None, None, False
+        watch.started_at = self.clock()

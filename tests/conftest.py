@@ -34,10 +34,12 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def broker(workdir: Path) -> Iterator[str]:
     port = free_port()
     proc: Proc = start_tansu(port, workdir / "logs")
-    bootstrap = f"127.0.0.1:{port}"
-    create_topics(bootstrap)
-    yield bootstrap
-    proc.stop()
+    try:
+        bootstrap = f"127.0.0.1:{port}"
+        create_topics(bootstrap)
+        yield bootstrap
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
+from pydantic import ValidationError
 
 from schemas.topics import CATALOGUE, Topic
-from services.common.settings import KafkaSecuritySettings
+from services.common.settings import KafkaSecuritySettings, TopicSettings
+from services.common.topics import KafkaTopicAdmin, TopicReport, reconcile, specs
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +90,48 @@ def make_consumer(
     return AIOKafkaConsumer(**{**_options(bootstrap, security), **overrides})
 
 
+def topic_settings() -> TopicSettings:
+    """KAFKA_TOPIC_REPLICATION_FACTOR and KAFKA_TOPIC_MIN_INSYNC_REPLICAS, each default 1
+    (the embedded broker has one node); ValueError naming the variable when invalid."""
+    try:
+        return TopicSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            ": ".join(
+                part
+                for part in (
+                    ".".join(map(str, e["loc"])).upper(),
+                    e["msg"].removeprefix("Value error, "),
+                )
+                if part
+            )
+            for e in exc.errors()
+        )
+        raise ValueError(problems) from None
+
+
 def topic_replication_factor() -> int:
-    """KAFKA_TOPIC_REPLICATION_FACTOR, default 1 (the embedded broker has one node). The
-    production cluster wants 3: with `min.insync.replicas=2`, a topic with fewer replicas
-    refuses every acks=all write."""
-    raw = os.environ.get("KAFKA_TOPIC_REPLICATION_FACTOR", "").strip() or "1"
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"KAFKA_TOPIC_REPLICATION_FACTOR must be a positive integer, got {raw!r}")
-    return int(raw)
+    """KAFKA_TOPIC_REPLICATION_FACTOR, default 1. The production cluster wants 3: with
+    `min.insync.replicas=2`, a topic with fewer replicas refuses every acks=all write."""
+    return topic_settings().kafka_topic_replication_factor
+
+
+async def reconcile_topics(
+    bootstrap: str,
+    topics: Iterable[Topic] = CATALOGUE,
+    settings: TopicSettings | None = None,
+    create: bool = True,
+    security: Security | None = None,
+) -> TopicReport:
+    """Make the missing topics (when `create`) and check every one against the catalogue
+    and `settings` (default: the environment's); see `services.common.topics`."""
+    wanted = specs(settings or topic_settings(), topics)
+    admin = make_admin(bootstrap, security=security, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        return await reconcile(KafkaTopicAdmin(admin), wanted, create=create)
+    finally:
+        await admin.close()
 
 
 async def ensure_topics(
@@ -106,34 +140,27 @@ async def ensure_topics(
     replication_factor: int | None = None,
     security: Security | None = None,
 ) -> list[str]:
-    """Create each missing topic with its catalogued partition count; return those created.
+    """Create each missing topic with its catalogued partition count, the settings'
+    replication factor and min.insync.replicas, and infinite retention; return those
+    created. A topic the broker refuses raises; a mismatch of an existing one does not
+    (`reconcile_topics` reports those).
 
     Never rely on auto-creation: it picks the broker's default partition count.
     `replication_factor`: default KAFKA_TOPIC_REPLICATION_FACTOR, else 1.
     """
-    replicas = replication_factor or topic_replication_factor()
-    admin = make_admin(bootstrap, security=security, request_timeout_ms=10000)
-    await admin.start()
-    created: list[str] = []
-    try:
-        existing = set(await admin.list_topics())
-        for topic in topics:
-            if topic.name in existing:
-                continue
-            try:
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            topic.name, num_partitions=topic.partitions, replication_factor=replicas
-                        )
-                    ]
-                )
-                created.append(topic.name)
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
-    return created
+    settings = topic_settings()
+    if replication_factor is not None:
+        settings = TopicSettings(
+            kafka_topic_replication_factor=replication_factor,
+            kafka_topic_min_insync_replicas=min(
+                settings.kafka_topic_min_insync_replicas, replication_factor
+            ),
+        )
+    report = await reconcile_topics(bootstrap, topics, settings, security=security)
+    if report.failed:
+        refused = "; ".join(f"{name}: {why}" for name, why in sorted(report.failed.items()))
+        raise RuntimeError(f"the broker refused to create topics: {refused}")
+    return report.created
 
 
 def make_producer(

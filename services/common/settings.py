@@ -18,6 +18,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+
+# Enough for one process on a small machine (a query holds a connection for a round trip or
+# two, well under a millisecond); waiting longer than the timeout means overload: 503.
+DEFAULT_REDIS_MAX_CONNECTIONS = 50
+DEFAULT_REDIS_POOL_TIMEOUT_S = 2.0
 SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
 
@@ -173,6 +178,20 @@ class InfraSettings(BrokerSettings):
     redis_password_file: str = Field(
         default="", description="A file holding the Redis password (docker secret)"
     )
+    # The client's pool: at most this many connections; a request that finds them all busy
+    # waits up to REDIS_POOL_TIMEOUT_S for one, then gets a 503 (services/common/redis.py).
+    redis_max_connections: int = Field(
+        default=DEFAULT_REDIS_MAX_CONNECTIONS,
+        ge=1,
+        le=10_000,
+        description="Redis connections per process, at most",
+    )
+    redis_pool_timeout_s: float = Field(
+        default=DEFAULT_REDIS_POOL_TIMEOUT_S,
+        gt=0,
+        le=60,
+        description="Seconds to wait for a free Redis connection before answering 503",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -193,3 +212,32 @@ class InfraSettings(BrokerSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"expected a redis:// URL, got {value.split('@')[-1]!r}")
         return value
+
+
+class TopicSettings(BaseSettings):
+    """How `jobmatch topics create` (and `jobmatch up`) make the catalogue's topics.
+
+    The embedded broker has one node: replication 1. A production cluster of three wants
+    KAFKA_TOPIC_REPLICATION_FACTOR=3 and KAFKA_TOPIC_MIN_INSYNC_REPLICAS=2: an acks=all
+    write then survives the loss of any one broker, and is refused (never silently kept on
+    one copy) when two are gone. A topic with fewer replicas than the cluster's
+    `min.insync.replicas` refuses every acks=all write."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    kafka_topic_replication_factor: int = Field(
+        default=1, ge=1, le=32, description="Copies of each partition"
+    )
+    kafka_topic_min_insync_replicas: int = Field(
+        default=1, ge=1, le=32, description="Copies an acks=all write needs (min.insync.replicas)"
+    )
+
+    @model_validator(mode="after")
+    def _writable(self) -> Self:
+        if self.kafka_topic_min_insync_replicas > self.kafka_topic_replication_factor:
+            raise ValueError(
+                f"KAFKA_TOPIC_MIN_INSYNC_REPLICAS={self.kafka_topic_min_insync_replicas} is "
+                f"more than KAFKA_TOPIC_REPLICATION_FACTOR={self.kafka_topic_replication_factor}"
+                ": every acks=all write would be refused"
+            )
+        return self

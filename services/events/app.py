@@ -5,34 +5,65 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 
-from schemas.topics import PLACEMENTS
+from schemas.topics import CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS
 from services.auth.access import log_refusal
 from services.auth.fastapi import secure_app
-from services.common.errors import install_error_handlers
+from services.common.errors import install_error_handlers, unavailable
 from services.common.health import broker_check, health_router, redis_check
+from services.common.redis import connect_with
+from services.common.serve import LIFESPAN_STOP_S
+from services.common.tasks import Supervised
+from services.events import projection
 from services.events.context import CommandContext
-from services.events.errors import CommandError, Forbidden, Hidden
-from services.events.handlers import Handlers
+from services.events.errors import CommandError, Forbidden, Hidden, Unavailable
+from services.events.handlers import Handlers, Publisher
 from services.events.publisher import EventPublisher
 from services.events.routes import router
 from services.events.settings import EventsSettings
 from services.events.store import AggregateStore
-from services.events.suggestions import VIEW, project_suggestions
 from services.events.taxonomy import router as taxonomy_router
-from services.profiles.projector import Projector
-from services.profiles.store import ViewStore
+from services.projection.projector import Projector
+from services.projection.store import ViewStore
 from services.reference.esco import load_taxonomy
 from services.reference.geo import load_geo
 
 log = logging.getLogger(__name__)
+
+# The topics whose events change what commands are decided on.
+SOURCES = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """What the service talks to; `open_adapters` makes the real ones."""
+
+    redis: Redis
+    publisher: Publisher
+
+
+OpenAdapters = Callable[[EventsSettings], AbstractAsyncContextManager[Adapters]]
+
+
+@asynccontextmanager
+async def open_adapters(settings: EventsSettings) -> AsyncIterator[Adapters]:
+    redis = connect_with(settings)
+    publisher = EventPublisher(settings.kafka_bootstrap_servers)
+    try:
+        await publisher.start()
+        yield Adapters(redis, publisher)
+    finally:
+        await publisher.stop()
+        await redis.aclose()
+
 
 DESCRIPTION = """Command API of jobmatch: validates commands against the current state and
 appends events to the log.
@@ -49,53 +80,60 @@ from the verified token (subject, role, municipality or CVR); no request header 
 This service uses the ESCO classification of the European Commission."""
 
 
-async def _sweep(ctx: CommandContext, interval: float, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            expired = await ctx.expire_due()
-            if expired:
-                log.info("job orders expired", extra={"job_order_ids": expired})
-        except Exception:
-            log.exception("deadline sweep failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+def sweeper(ctx: CommandContext, interval_s: float) -> Callable[[asyncio.Event], object]:
+    """Expire orders past their deadline, and record fills a crash left unrecorded."""
+
+    async def sweep(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if ctx.handlers.live():
+                expired = await ctx.expire_due()
+                if expired:
+                    log.info("job orders expired", extra={"job_order_ids": expired})
+                filled = await ctx.record_filled()
+                if filled:
+                    log.warning("fills recorded late", extra={"job_order_ids": filled})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+    return sweep
 
 
-def create_app(settings: EventsSettings) -> FastAPI:
+def create_app(settings: EventsSettings, adapters: OpenAdapters = open_adapters) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url)
-        publisher = EventPublisher(settings.kafka_bootstrap_servers)
-        await publisher.start()
-        prefix = settings.redis_key_prefix
-        taxonomy = await asyncio.to_thread(load_taxonomy)
-        ctx = CommandContext(
-            Handlers(publisher, AggregateStore(redis, prefix)), taxonomy, load_geo(), redis, prefix
-        )
-        projector = Projector(
-            settings.kafka_bootstrap_servers,
-            ViewStore(redis, prefix, VIEW),
-            topics=(PLACEMENTS,),
-            project_fn=project_suggestions,
-            name="events",
-            fetch_max_wait_ms=settings.events_fetch_max_wait_ms,
-        )
-        stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(projector.run(stop), name="suggestions"),
-            asyncio.create_task(_sweep(ctx, settings.events_sweep_interval_s, stop), name="sweep"),
-        ]
-        app.state.context = ctx
-        app.state.redis = redis
-        app.state.projector = projector
-        try:
-            yield
-        finally:
-            stop.set()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*tasks), 10)
-            await publisher.stop()
-            await redis.aclose()
+        async with adapters(settings) as io:
+            prefix = settings.redis_key_prefix
+            projector = Projector(
+                settings.kafka_bootstrap_servers,
+                ViewStore(io.redis, prefix, projection.VIEW),
+                topics=SOURCES,
+                project_fn=projection.project,
+                name="events",
+                fetch_max_wait_ms=settings.events_fetch_max_wait_ms,
+            )
+            store = AggregateStore(io.redis, prefix, settings.events_claim_ttl_ms)
+            handlers = Handlers(io.publisher, store, live=lambda: projector.live)
+            taxonomy = await asyncio.to_thread(load_taxonomy)
+            ctx = CommandContext(handlers, taxonomy, load_geo())
+            tasks = {
+                "aggregates": Supervised("aggregates", projector.run),
+                "sweeper": Supervised(
+                    "sweeper",
+                    sweeper(ctx, settings.events_sweep_interval_s),  # type: ignore[arg-type]
+                ),
+            }
+            stop = asyncio.Event()
+            running = [t.start(stop) for t in tasks.values()]
+            app.state.context = ctx
+            app.state.redis = io.redis
+            app.state.projector = projector
+            app.state.tasks = tasks
+            try:
+                yield
+            finally:
+                stop.set()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*running), LIFESPAN_STOP_S)
 
     app = FastAPI(
         title="jobmatch events",
@@ -109,7 +147,18 @@ def create_app(settings: EventsSettings) -> FastAPI:
     auth = secure_app(app, settings, "events")
     broker = broker_check(settings.kafka_bootstrap_servers)
     redis = redis_check(lambda: app.state.redis)
-    checks = {"broker": broker, "redis": redis, "signing_keys": auth.verifier.keys.ready}
+
+    async def aggregates() -> bool:
+        """The states are caught up with the log, and every background task runs."""
+        tasks: dict[str, Supervised] = app.state.tasks
+        return app.state.projector.live and all(t.healthy for t in tasks.values())
+
+    checks = {
+        "broker": broker,
+        "redis": redis,
+        "signing_keys": auth.verifier.keys.ready,
+        "aggregates": aggregates,
+    }
     app.include_router(health_router("events", checks))
     app.include_router(router)
     app.include_router(taxonomy_router)
@@ -121,13 +170,11 @@ def create_app(settings: EventsSettings) -> FastAPI:
             why = exc.why if isinstance(exc, Hidden) else str(exc)
             principal = getattr(request.state, "principal", None)
             log_refusal(request, principal, exc.status, why)
-        return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Unavailable) else None
+        return JSONResponse({"detail": exc.detail()}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(KafkaError)
     async def broker_down(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(
-            {"detail": [{"field": None, "reason": f"event store unavailable: {exc}"}]},
-            status_code=503,
-        )
+        return unavailable(f"event store unavailable: {exc}")
 
     return app

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
-
-from pydantic import BaseModel
 
 from schemas.citizens import (
     CitizenAvailabilityChanged,
@@ -46,7 +44,6 @@ from schemas.placements import (
 from services.events.errors import Conflict, Invalid, NotFound, PreconditionRequired
 from services.events.state import (
     CitizenState,
-    Consent,
     OrderState,
     PlacementState,
     ReviewState,
@@ -80,7 +77,8 @@ def employer_key(cvr: str) -> Key:
 @dataclass
 class Decision:
     events: list[EventPayload]
-    changes: dict[Key, BaseModel | None] = field(default_factory=dict)
+    # The aggregates the events change: claimed for the command (see store.py).
+    touches: tuple[Key, ...] = ()
     version: int | None = None
     # Where the events happen, when only the loaded state knows (the order's municipality).
     municipality_code: str | None = None
@@ -137,8 +135,7 @@ def decide_register_card(
         links=cmd.links,
         eligibility=assess_eligibility(cmd.card, today),
     )
-    state = CitizenState(card_version=1, card=cmd.card)
-    return Decision([event], {citizen_key(cid): state}, version=1)
+    return Decision([event], (citizen_key(cid),), version=1)
 
 
 def decide_update_card(
@@ -161,8 +158,7 @@ def decide_update_card(
         links=cmd.links,
         eligibility=assess_eligibility(cmd.card, today),
     )
-    state = current.model_copy(update={"card_version": version, "card": cmd.card})
-    return Decision([event], {citizen_key(cid): state}, version=version)
+    return Decision([event], (citizen_key(cid),), version=version)
 
 
 @dataclass(frozen=True)
@@ -175,7 +171,7 @@ class ChangeAvailability:
 
 
 def decide_change_availability(cmd: ChangeAvailability, citizen: CitizenState | None) -> Decision:
-    current = _live_citizen(citizen, cmd.citizen_id)
+    _live_citizen(citizen, cmd.citizen_id)
     event = CitizenAvailabilityChanged(
         citizen_id=cmd.citizen_id,
         available=cmd.available,
@@ -183,8 +179,7 @@ def decide_change_availability(cmd: ChangeAvailability, citizen: CitizenState | 
         hours_per_week=cmd.hours_per_week,
         reason=cmd.reason,
     )
-    state = current.model_copy(update={"available": cmd.available})
-    return Decision([event], {citizen_key(cmd.citizen_id): state})
+    return Decision([event], (citizen_key(cmd.citizen_id),))
 
 
 @dataclass(frozen=True)
@@ -204,10 +199,6 @@ def decide_give_consent(cmd: GiveConsent, citizen: CitizenState | None) -> Decis
         raise Invalid("a consent for all employers names no CVR", field="employer_cvr")
     if cmd.consent_id in current.consents:
         raise Conflict(f"consent {cmd.consent_id!r} is already on record")
-    consents = {
-        **current.consents,
-        cmd.consent_id: Consent(scope=cmd.scope, employer_cvr=cmd.employer_cvr),
-    }
     event = ConsentGiven(
         citizen_id=cmd.citizen_id,
         consent_id=cmd.consent_id,
@@ -215,8 +206,7 @@ def decide_give_consent(cmd: GiveConsent, citizen: CitizenState | None) -> Decis
         employer_cvr=cmd.employer_cvr,
         shared_fields=cmd.shared_fields,
     )
-    state = current.model_copy(update={"consents": consents})
-    return Decision([event], {citizen_key(cmd.citizen_id): state})
+    return Decision([event], (citizen_key(cmd.citizen_id),))
 
 
 @dataclass(frozen=True)
@@ -230,15 +220,13 @@ def decide_withdraw_consent(cmd: WithdrawConsent, citizen: CitizenState | None) 
     consent = current.consents.get(cmd.consent_id)
     if consent is None:
         raise NotFound(f"consent {cmd.consent_id!r} is not on record")
-    consents = {k: v for k, v in current.consents.items() if k != cmd.consent_id}
     event = ConsentWithdrawn(
         citizen_id=cmd.citizen_id,
         consent_id=cmd.consent_id,
         scope=consent.scope,
         employer_cvr=consent.employer_cvr,
     )
-    state = current.model_copy(update={"consents": consents})
-    return Decision([event], {citizen_key(cmd.citizen_id): state})
+    return Decision([event], (citizen_key(cmd.citizen_id),))
 
 
 def decide_request_erasure(
@@ -246,7 +234,7 @@ def decide_request_erasure(
 ) -> Decision:
     _live_citizen(citizen, citizen_id)
     event = ErasureRequested(citizen_id=citizen_id, reason=reason)
-    return Decision([event], {citizen_key(citizen_id): CitizenState(erased=True)})
+    return Decision([event], (citizen_key(citizen_id),))
 
 
 # -- job orders --------------------------------------------------------------------------------
@@ -284,20 +272,15 @@ def decide_post_order(
         )
     _check_programme_dates(cmd.order)
     events: list[EventPayload] = []
-    changes: dict[Key, BaseModel | None] = {}
+    touches: tuple[Key, ...] = ()
     cvr = cmd.order.employer.cvr
     if not employer_known:
+        # First: should the order's own event fail to append, the employer is on record
+        # all the same, which a retry of the command finds.
         events.append(EmployerRegistered(cvr=cvr, name=cmd.order.employer.name))
-        changes[employer_key(cvr)] = _Registered()
+        touches = (employer_key(cvr),)
     events.append(JobOrderPosted(job_order_id=oid, version=1, order=cmd.order, links=cmd.links))
-    changes[order_key(oid)] = OrderState(order_version=1, order=cmd.order)
-    return Decision(events, changes, version=1)
-
-
-class _Registered(BaseModel):
-    """The employer aggregate only records that it exists."""
-
-    registered: bool = True
+    return Decision(events, (*touches, order_key(oid)), version=1)
 
 
 def _open_order(order: OrderState | None, job_order_id: str) -> OrderState:
@@ -328,8 +311,7 @@ def decide_update_order(cmd: PostJobOrder, order: OrderState | None) -> Decision
         )
     version = current.order_version + 1
     event = JobOrderUpdated(job_order_id=oid, version=version, order=cmd.order, links=cmd.links)
-    state = current.model_copy(update={"order_version": version, "order": cmd.order})
-    return Decision([event], {order_key(oid): state}, version=version)
+    return Decision([event], (order_key(oid),), version=version)
 
 
 def decide_close_order(
@@ -344,8 +326,7 @@ def decide_close_order(
     if reason == "expired" and (deadline is None or deadline >= today):
         raise Conflict(f"job order {job_order_id!r} has not passed its deadline ({deadline})")
     event = JobOrderClosed(job_order_id=job_order_id, reason=reason)
-    state = current.model_copy(update={"status": f"closed_{reason}"})
-    return Decision([event], {order_key(job_order_id): state})
+    return Decision([event], (order_key(job_order_id),))
 
 
 # -- review and placement ----------------------------------------------------------------------
@@ -363,25 +344,24 @@ def _suggestion(suggestion: SuggestionState | None, suggestion_id: str) -> Sugge
 
 def _review_open(
     suggestion: SuggestionState | None, review: ReviewState | None, suggestion_id: str
-) -> tuple[SuggestionState, ReviewState]:
+) -> SuggestionState:
     found = _suggestion(suggestion, suggestion_id)
     current = review or ReviewState()
     if current.status != "suggested":
         raise Conflict(f"suggestion {suggestion_id!r} was already {current.status}")
     if found.retracted:
         raise Conflict(f"suggestion {suggestion_id!r} was retracted ({found.retracted})")
-    return found, current
+    return found
 
 
 def decide_accept(
     suggestion_id: str, suggestion: SuggestionState | None, review: ReviewState | None
 ) -> Decision:
-    found, current = _review_open(suggestion, review, suggestion_id)
+    found = _review_open(suggestion, review, suggestion_id)
     event = SuggestionAccepted(
         suggestion_id=suggestion_id, job_order_id=found.job_order_id, citizen_id=found.citizen_id
     )
-    state = current.model_copy(update={"status": "accepted"})
-    return Decision([event], {review_key(suggestion_id): state})
+    return Decision([event], (review_key(suggestion_id),))
 
 
 def decide_reject(
@@ -391,7 +371,7 @@ def decide_reject(
     suggestion: SuggestionState | None,
     review: ReviewState | None,
 ) -> Decision:
-    found, current = _review_open(suggestion, review, suggestion_id)
+    found = _review_open(suggestion, review, suggestion_id)
     if code == "other" and not (text and text.strip()):
         raise Invalid("reason 'other' needs a text", field="reason_text")
     event = SuggestionRejected(
@@ -401,8 +381,7 @@ def decide_reject(
         reason_code=code,
         reason_text=text,
     )
-    state = current.model_copy(update={"status": "rejected"})
-    return Decision([event], {review_key(suggestion_id): state})
+    return Decision([event], (review_key(suggestion_id),))
 
 
 def decide_present(
@@ -430,9 +409,8 @@ def decide_present(
         citizen_id=found.citizen_id,
         employer_cvr=cvr,
     )
-    state = current.model_copy(update={"status": "presented"})
     muni = open_order.order.municipality_code
-    return Decision([event], {review_key(suggestion_id): state}, municipality_code=muni)
+    return Decision([event], (review_key(suggestion_id),), municipality_code=muni)
 
 
 _DECIDABLE = {"presented", "interview"}
@@ -460,8 +438,7 @@ def decide_employer_decision(
         decision=decision,
         reason=reason,
     )
-    state = current.model_copy(update={"status": decision})
-    return Decision([event], {review_key(suggestion_id): state})
+    return Decision([event], (review_key(suggestion_id),))
 
 
 @dataclass(frozen=True)
@@ -509,29 +486,21 @@ def decide_start_placement(
             weekly_hours_school=cmd.weekly_hours_school,
         )
     ]
-    started = open_order.started + 1
-    status = open_order.status
-    if started >= open_order.order.positions:
-        # The last open position is taken: the order is filled.
+    if open_order.started + 1 >= open_order.order.positions:
+        # The last open position is taken: the order is filled. Should the service stop
+        # before this second event is appended, the states already count the order as
+        # filled, and the deadline sweeper appends it (see `decide_record_filled`).
         events.append(JobOrderClosed(job_order_id=found.job_order_id, reason="filled"))
-        status = "closed_filled"
-    changes: dict[Key, BaseModel | None] = {
-        review_key(cmd.suggestion_id): current.model_copy(
-            update={"status": "placed", "placement_id": pid}
-        ),
-        order_key(found.job_order_id): open_order.model_copy(
-            update={"started": started, "status": status}
-        ),
-        placement_key(pid): PlacementState(
-            suggestion_id=cmd.suggestion_id,
-            job_order_id=found.job_order_id,
-            citizen_id=found.citizen_id,
-            placement_type=cmd.placement_type,
-            start_date=cmd.start_date,
-            municipality_code=open_order.order.municipality_code,
-        ),
-    }
-    return Decision(events, changes, municipality_code=open_order.order.municipality_code)
+    touches = (review_key(cmd.suggestion_id), order_key(found.job_order_id), placement_key(pid))
+    return Decision(events, touches, municipality_code=open_order.order.municipality_code)
+
+
+def decide_record_filled(job_order_id: str, order: OrderState | None) -> Decision:
+    """The JobOrderClosed (filled) that a placement taking the last position left unwritten."""
+    if order is None or not order.closure_pending:
+        raise Conflict(f"job order {job_order_id!r} has no unrecorded closure")
+    event = JobOrderClosed(job_order_id=job_order_id, reason="filled")
+    return Decision([event], (order_key(job_order_id),))
 
 
 def _active(placement: PlacementState | None, placement_id: str) -> PlacementState:
@@ -561,7 +530,7 @@ def decide_follow_up(
         note=note,
     )
     return Decision(
-        [event], {placement_key(placement_id): current}, municipality_code=current.municipality_code
+        [event], (placement_key(placement_id),), municipality_code=current.municipality_code
     )
 
 
@@ -581,7 +550,6 @@ def decide_end_placement(
         end_date=end_date,
         outcome=outcome,
     )
-    state = current.model_copy(update={"status": "ended", "outcome": outcome})
     return Decision(
-        [event], {placement_key(placement_id): state}, municipality_code=current.municipality_code
+        [event], (placement_key(placement_id),), municipality_code=current.municipality_code
     )

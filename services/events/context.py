@@ -10,9 +10,8 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
-
-from redis.asyncio import Redis
 
 from schemas.citizens import CompetenceCard
 from schemas.common import ConceptLink
@@ -23,7 +22,7 @@ from services.events import access
 from services.events import commands as c
 from services.events.commands import Decision
 from services.events.enrich import card_links, card_problems, order_links, order_problems
-from services.events.errors import CommandError, Invalid
+from services.events.errors import CommandError, Invalid, NotFound
 from services.events.handlers import Accepted, Handlers, Meta, States
 from services.events.state import (
     CitizenState,
@@ -32,7 +31,6 @@ from services.events.state import (
     ReviewState,
     SuggestionState,
 )
-from services.events.suggestions import load_suggestion
 from services.reference.esco import Taxonomy
 from services.reference.geo import Geo
 
@@ -45,8 +43,6 @@ class CommandContext:
     handlers: Handlers
     taxonomy: Taxonomy
     geo: Geo
-    redis: Redis
-    prefix: str
 
     def today(self) -> dt.date:
         return self.handlers.today()
@@ -64,7 +60,79 @@ class CommandContext:
         return order_links(order, self.taxonomy)
 
     async def suggestion(self, suggestion_id: str) -> SuggestionState | None:
-        return await load_suggestion(self.redis, self.prefix, suggestion_id)
+        return await self.handlers.store.suggestion(suggestion_id)
+
+    # -- commands on several aggregates: each names the ones it loads -----------------------
+
+    async def register_card(self, cmd: c.SubmitCompetenceCard, meta: Meta) -> Accepted:
+        key = c.citizen_key(cmd.card.citizen_id)
+        return await self.handlers.execute(
+            [key],
+            lambda s: c.decide_register_card(cmd, s.get(key), self.today()),
+            meta,
+            cmd.card.municipality_code,
+        )
+
+    async def post_order(self, cmd: c.PostJobOrder, meta: Meta) -> Accepted:
+        okey, ekey = c.order_key(cmd.order.job_order_id), c.employer_key(cmd.order.employer.cvr)
+        return await self.handlers.execute(
+            [okey, ekey],
+            lambda s: c.decide_post_order(cmd, s.get(okey), s.get(ekey) is not None),
+            meta,
+            cmd.order.municipality_code,
+            primary=-1,
+        )
+
+    async def present(self, suggestion_id: str, who: Principal, meta: Meta) -> Accepted:
+        """The review, the citizen (consent) and the order (open, its employer)."""
+        suggestion = await self.suggestion(suggestion_id)
+        access.suggestion(who, suggestion, suggestion_id)
+        rkey = c.review_key(suggestion_id)
+        ckey = c.citizen_key(suggestion.citizen_id) if suggestion else ("citizen", "-")
+        okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
+        return await self.handlers.execute(
+            [rkey, ckey, okey],
+            lambda s: c.decide_present(
+                suggestion_id, suggestion, s.get(rkey), s.get(ckey), s.get(okey)
+            ),
+            meta,
+        )
+
+    async def record_employer_decision(
+        self,
+        suggestion_id: str,
+        decision: Literal["interview", "hired", "declined"],
+        reason: str | None,
+        who: Principal,
+        meta: Meta,
+    ) -> Accepted:
+        """The review, and the order (whose employer may decide)."""
+        suggestion = await self.suggestion(suggestion_id)
+        if suggestion is None:
+            raise NotFound(f"suggestion {suggestion_id!r} not found")
+        rkey, okey = c.review_key(suggestion_id), c.order_key(suggestion.job_order_id)
+
+        def decide(s: States) -> Decision:
+            access.employer_decision(who, suggestion, s.get(okey), suggestion_id)
+            return c.decide_employer_decision(
+                suggestion_id, decision, reason, suggestion, s.get(rkey)
+            )
+
+        return await self.handlers.execute([rkey, okey], decide, meta, suggestion.municipality_code)
+
+    async def start_placement(self, cmd: c.StartPlacement, who: Principal, meta: Meta) -> Accepted:
+        """The review and the order (its open positions); makes the placement."""
+        suggestion = await self.suggestion(cmd.suggestion_id)
+        access.suggestion(who, suggestion, cmd.suggestion_id)
+        rkey = c.review_key(cmd.suggestion_id)
+        okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
+        return await self.handlers.execute(
+            [rkey, okey],
+            lambda s: c.decide_start_placement(cmd, suggestion, s.get(rkey), s.get(okey)),
+            meta,
+        )
+
+    # -- commands on one aggregate, checked against the caller ----------------------------
 
     async def on_citizen(
         self,
@@ -152,18 +220,6 @@ class CommandContext:
 
         return await self.handlers.execute([key], checked, meta, municipality_code)
 
-    @property
-    def _deadlines(self) -> str:
-        return f"{self.prefix}deadlines"
-
-    async def track_deadline(self, order: JobOrder) -> None:
-        """Remember when the order expires, for the sweeper."""
-        if order.application_deadline:
-            score = order.application_deadline.toordinal()
-            await self.redis.zadd(self._deadlines, {order.job_order_id: score})
-        else:
-            await self.redis.zrem(self._deadlines, order.job_order_id)
-
     async def close_order(
         self,
         job_order_id: str,
@@ -171,27 +227,35 @@ class CommandContext:
         meta: Meta,
         who: Principal | None,
     ) -> Accepted:
-        accepted = await self.on_order(
+        return await self.on_order(
             job_order_id,
             who,
             lambda order: c.decide_close_order(job_order_id, reason, order, self.today()),
             meta,
         )
-        await self.redis.zrem(self._deadlines, job_order_id)
-        return accepted
 
     async def expire_due(self) -> list[str]:
         """Close every open order whose application deadline has passed."""
-        yesterday = self.today().toordinal() - 1
-        due = await self.redis.zrangebyscore(self._deadlines, "-inf", yesterday)
         expired = []
-        for raw in due:
-            oid = raw.decode() if isinstance(raw, bytes) else str(raw)
+        for oid in await self.handlers.store.due(self.today().toordinal() - 1):
             try:
                 await self.close_order(oid, "expired", SWEEPER, who=None)
                 expired.append(oid)
             except CommandError as exc:
-                # Already closed (filled, withdrawn) or moved: nothing to expire.
+                # Closed meanwhile, or busy: the next sweep looks again.
                 log.info("not expired", extra={"job_order_id": oid, "reason": str(exc)})
-                await self.redis.zrem(self._deadlines, oid)
         return expired
+
+    async def record_filled(self, settled_s: float = 30.0) -> list[str]:
+        """Append the JobOrderClosed (filled) that a placement taking an order's last
+        position should have been followed by, where the service stopped in between.
+        Placements younger than `settled_s` are left to the command that made them."""
+        before = self.handlers.clock().timestamp() - settled_s
+        recorded = []
+        for oid in await self.handlers.store.filling(before):
+            try:
+                await self.on_order(oid, None, partial(c.decide_record_filled, oid), SWEEPER)
+                recorded.append(oid)
+            except CommandError as exc:
+                log.debug("no closure to record", extra={"job_order_id": oid, "reason": str(exc)})
+        return recorded

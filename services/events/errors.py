@@ -55,3 +55,10 @@ class Invalid(CommandError):
 
 class PreconditionRequired(CommandError):
     status = 428
+
+
+class Unavailable(CommandError):
+    """The service cannot decide right now (its states are catching up with the log)."""
+
+    status = 503
+    retry_after_s = 2

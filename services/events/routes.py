@@ -20,8 +20,8 @@ from services.auth.principal import Principal
 from services.events import access
 from services.events import commands as c
 from services.events.context import CommandContext
-from services.events.errors import Invalid, NotFound
-from services.events.handlers import Accepted, Meta, States
+from services.events.errors import Invalid
+from services.events.handlers import Accepted, Meta
 
 router = APIRouter(prefix="/v1", tags=["commands"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -108,12 +108,7 @@ async def register_competence_card(
     register cards of their own municipality only (403)."""
     access.new_card(who, card)
     cmd = c.SubmitCompetenceCard(card, ctx.card_links(card))
-    return await ctx.handlers.execute(
-        [c.citizen_key(card.citizen_id)],
-        lambda s: c.decide_register_card(cmd, s.get(c.citizen_key(card.citizen_id)), ctx.today()),
-        _meta(who, cid),
-        card.municipality_code,
-    )
+    return await ctx.register_card(cmd, _meta(who, cid))
 
 
 @router.put(
@@ -261,17 +256,7 @@ async def post_job_order(
     that starts after 31 December 2027 is refused (422): the scheme ends then. Employers
     post orders of their own CVR, consultants orders in their own municipality (403)."""
     access.new_order(who, order)
-    cmd = c.PostJobOrder(order, ctx.order_links(order))
-    okey, ekey = c.order_key(order.job_order_id), c.employer_key(order.employer.cvr)
-    accepted = await ctx.handlers.execute(
-        [okey, ekey],
-        lambda s: c.decide_post_order(cmd, s.get(okey), s.get(ekey) is not None),
-        _meta(who, cid),
-        order.municipality_code,
-        primary=-1,
-    )
-    await ctx.track_deadline(order)
-    return accepted
+    return await ctx.post_order(c.PostJobOrder(order, ctx.order_links(order)), _meta(who, cid))
 
 
 @router.put(
@@ -292,15 +277,13 @@ async def update_job_order(
     _same_id(job_order_id, order.job_order_id, "job_order_id")
     access.new_order(who, order)
     cmd = c.PostJobOrder(order, ctx.order_links(order), expected_version=version)
-    accepted = await ctx.on_order(
+    return await ctx.on_order(
         job_order_id,
         who,
         lambda current: c.decide_update_order(cmd, current),
         _meta(who, cid),
         order.municipality_code,
     )
-    await ctx.track_deadline(order)
-    return accepted
 
 
 class CloseBody(_Body):
@@ -384,18 +367,7 @@ async def present_candidate(
 ) -> Accepted:
     """Only an accepted suggestion, with the citizen's consent on record for this employer
     (or all), to an open job order; otherwise 409 with the reason."""
-    suggestion = await ctx.suggestion(suggestion_id)
-    access.suggestion(who, suggestion, suggestion_id)
-    rkey = c.review_key(suggestion_id)
-    ckey = c.citizen_key(suggestion.citizen_id) if suggestion else ("citizen", "-")
-    okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
-    return await ctx.handlers.execute(
-        [rkey, ckey, okey],
-        lambda s: c.decide_present(
-            suggestion_id, suggestion, s.get(rkey), s.get(ckey), s.get(okey)
-        ),
-        _meta(who, cid),
-    )
+    return await ctx.present(suggestion_id, who, _meta(who, cid))
 
 
 class EmployerDecisionBody(_Body):
@@ -419,19 +391,8 @@ async def record_employer_decision(
 ) -> Accepted:
     """The employer of the order records its own decision, or a consultant of the order's
     municipality records it on the employer's behalf."""
-    suggestion = await ctx.suggestion(suggestion_id)
-    if suggestion is None:
-        raise NotFound(f"suggestion {suggestion_id!r} not found")
-    rkey, okey = c.review_key(suggestion_id), c.order_key(suggestion.job_order_id)
-
-    def decide(s: States) -> c.Decision:
-        access.employer_decision(who, suggestion, s.get(okey), suggestion_id)
-        return c.decide_employer_decision(
-            suggestion_id, body.decision, body.reason, suggestion, s.get(rkey)
-        )
-
-    return await ctx.handlers.execute(
-        [rkey, okey], decide, _meta(who, cid), suggestion.municipality_code
+    return await ctx.record_employer_decision(
+        suggestion_id, body.decision, body.reason, who, _meta(who, cid)
     )
 
 
@@ -456,16 +417,7 @@ async def start_placement(
 ) -> Accepted:
     """Emits `PlacementStarted`; when it takes the order's last open position, also
     `JobOrderClosed` (filled)."""
-    suggestion = await ctx.suggestion(body.suggestion_id)
-    access.suggestion(who, suggestion, body.suggestion_id)
-    cmd = c.StartPlacement(**body.model_dump())
-    rkey = c.review_key(body.suggestion_id)
-    okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
-    return await ctx.handlers.execute(
-        [rkey, okey],
-        lambda s: c.decide_start_placement(cmd, suggestion, s.get(rkey), s.get(okey)),
-        _meta(who, cid),
-    )
+    return await ctx.start_placement(c.StartPlacement(**body.model_dump()), who, _meta(who, cid))
 
 
 class FollowUpBody(_Body):

@@ -15,3 +15,5 @@ class EventsSettings(InfraSettings, AuthSettings):
     # How often open job orders are checked for a passed application deadline.
     events_sweep_interval_s: float = Field(default=60.0, gt=0)
     events_fetch_max_wait_ms: int = Field(default=500, ge=5, le=10000)
+    # How long a command's claim on its aggregates outlives a crash of the command.
+    events_claim_ttl_ms: int = Field(default=10_000, ge=100, le=600_000)

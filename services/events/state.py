@@ -39,6 +39,8 @@ class OrderState(BaseModel):
     order: JobOrder | None = None
     status: OrderStatus = "open"
     started: int = 0
+    # Filled by its placements, but the JobOrderClosed that says so is not in the log.
+    closure_pending: bool = False
 
 
 class SuggestionState(BaseModel):
@@ -73,3 +75,84 @@ class PlacementState(BaseModel):
     status: Literal["active", "ended"] = "active"
     outcome: str | None = None
     municipality_code: str | None = None
+
+
+# -- assembled from the projection's hashes (see projection.py) --------------------------------
+
+Hash = dict[str, str]
+
+
+def citizen_from(main: Hash, consents: Hash) -> CitizenState | None:
+    if not main:
+        return None
+    card = main.get("card")
+    return CitizenState(
+        card_version=int(main.get("card_version") or 0),
+        card=CompetenceCard.model_validate_json(card) if card else None,
+        consents={k: Consent.model_validate_json(v) for k, v in consents.items()},
+        available=main.get("available", "1") == "1",
+        erased=main.get("erased") == "1",
+    )
+
+
+def order_from(main: Hash, started: Hash) -> OrderState | None:
+    if not main or not main.get("order"):
+        return None
+    order = JobOrder.model_validate_json(main["order"])
+    status = main.get("status") or "open"
+    # The order is full once its placements take every position, whether or not the
+    # JobOrderClosed that says so is in the log yet.
+    pending = status == "open" and len(started) >= order.positions
+    return OrderState(
+        order_version=int(main.get("order_version") or 0),
+        order=order,
+        status="closed_filled" if pending else status,  # type: ignore[arg-type]
+        started=len(started),
+        closure_pending=pending,
+    )
+
+
+def review_from(main: Hash) -> ReviewState | None:
+    if not main:
+        return None
+    return ReviewState(
+        status=main.get("status") or "suggested",  # type: ignore[arg-type]
+        placement_id=main.get("placement_id") or None,
+    )
+
+
+def placement_from(main: Hash) -> PlacementState | None:
+    if not main or not main.get("job_order_id"):
+        return None
+    return PlacementState(
+        suggestion_id=main.get("suggestion_id") or None,
+        job_order_id=main["job_order_id"],
+        citizen_id=main["citizen_id"],
+        placement_type=main["placement_type"],
+        start_date=dt.date.fromisoformat(main["start_date"]),
+        status=main.get("status") or "active",  # type: ignore[arg-type]
+        outcome=main.get("outcome") or None,
+        municipality_code=main.get("municipality_code") or None,
+    )
+
+
+class EmployerState(BaseModel):
+    """The employer aggregate only records that it exists."""
+
+    registered: bool = True
+
+
+def employer_from(main: Hash) -> EmployerState | None:
+    return EmployerState() if main.get("registered") == "1" else None
+
+
+def suggestion_from(main: Hash) -> SuggestionState | None:
+    if not main:
+        return None
+    return SuggestionState(
+        job_order_id=main["job_order_id"],
+        citizen_id=main["citizen_id"],
+        score=float(main.get("score") or 0),
+        retracted=main.get("retracted") or None,
+        municipality_code=main.get("municipality_code") or None,
+    )

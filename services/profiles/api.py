@@ -20,12 +20,20 @@ from services.profiles.consistency import (
     wait_until,
 )
 from services.profiles.followups import add_months
-from services.profiles.kpis import month_of, months_between
+from services.profiles.kpis import month_of
 from services.profiles.projections import keys
 from services.profiles.queries import Views
-from services.profiles.store import ViewStore
+from services.projection.store import ViewStore
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+# Bounds of the query parameters: anything past them is a 422 naming the parameter, never
+# a 500 from a value Redis or the calendar cannot take (docs/operations.md).
+MAX_OFFSET = 10_000
+MAX_POSITIONS_LENGTH = 2_000
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
+MAX_KPI_MONTHS = 120
 
 
 async def current_views(
@@ -38,6 +46,7 @@ async def current_views(
                 "with, topic:partition:offset (several: comma-separated)"
             ),
             examples=["jobmatch.citizens:1:42"],
+            max_length=MAX_POSITIONS_LENGTH,
         ),
     ] = None,
 ) -> Views:
@@ -175,7 +184,10 @@ async def get_reports(
     return {"kind": kind, "total": len(reports), "reports": reports[:limit]}
 
 
-Offset = Annotated[int, Query(ge=0, description="Entries to skip (newest first)")]
+Offset = Annotated[
+    int,
+    Query(ge=0, le=MAX_OFFSET, description=f"Entries to skip (at most {MAX_OFFSET})"),
+]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -246,7 +258,14 @@ async def municipality(
 
 Municipality = Annotated[str, Depends(municipality)]
 Cvr = Annotated[str, Path(pattern=r"^[0-9]{8}$", examples=["12345607"])]
-Today = Annotated[dt.date | None, Query(description="The day to count from (default: today, UTC)")]
+Today = Annotated[
+    dt.date | None,
+    Query(
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description=f"The day to count from (default: today, UTC); {FIRST_DAY} to {LAST_DAY}",
+    ),
+]
 
 
 @router.get(
@@ -351,7 +370,10 @@ def _own_cvr(request: Request, who: Principal, cvr: str) -> None:
         raise hidden(request, who, "employer", cvr)
 
 
-Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-01"])]
+# Years 1900 to 2999, as FIRST_DAY and LAST_DAY.
+Month = Annotated[
+    str | None, Query(pattern=r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$", examples=["2026-01"])
+]
 
 
 @router.get(
@@ -380,10 +402,17 @@ async def get_kpis(
         first = month_of(add_months(dt.date(year, month, 1), -11))
     if first > last:
         raise HTTPException(422, detail=[{"field": "from", "reason": "from must not be after to"}])
-    if len(months_between(first, last)) > 120:
-        raise HTTPException(422, detail=[{"field": "from", "reason": "at most 120 months"}])
+    if _months(first, last) > MAX_KPI_MONTHS:
+        reason = f"at most {MAX_KPI_MONTHS} months"
+        raise HTTPException(422, detail=[{"field": "from", "reason": reason}])
     months = await queries.kpis(v, municipality_code, first, last, today)
     return conditional(
         request,
         {"municipality_code": municipality_code, "from": first, "to": last, "months": months},
     )
+
+
+def _months(first: str, last: str) -> int:
+    """How many months from `first` to `last` (YYYY-MM), both included."""
+    (y1, m1), (y2, m2) = ((int(x) for x in month.split("-")) for month in (first, last))
+    return (y2 - y1) * 12 + (m2 - m1) + 1

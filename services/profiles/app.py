@@ -9,18 +9,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from redis.asyncio import Redis
 
 from services.auth.access import Access
 from services.auth.fastapi import secure_app
 from services.common.errors import install_error_handlers
 from services.common.health import broker_check, health_router, redis_check
+from services.common.redis import connect_with
+from services.common.serve import LIFESPAN_STOP_S
+from services.common.tasks import Supervised
+from services.profiles import keyspace
 from services.profiles.api import router
 from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.projections.views import SOURCES
-from services.profiles.projector import Projector
 from services.profiles.settings import ProfilesSettings
-from services.profiles.store import ViewStore
+from services.projection.projector import Projector
+from services.projection.store import ViewStore
 
 DESCRIPTION = """Query API of jobmatch: views of the event log, kept in Redis.
 
@@ -36,27 +39,28 @@ This service uses the ESCO classification of the European Commission."""
 def create_app(settings: ProfilesSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect_with(settings)
         projection = ProfileProjection()
         projector = Projector(
             settings.kafka_bootstrap_servers,
-            ViewStore(redis, follow=True),
+            ViewStore(redis, keyspace.LEGACY, follow=keyspace.active),
             project_fn=projection,
             on_load=projection.load,
             fetch_max_wait_ms=settings.profiles_fetch_max_wait_ms,
         )
         stop = asyncio.Event()
-        task = asyncio.create_task(projector.run(stop), name="projector")
+        supervised = Supervised("projector", projector.run)
+        task = supervised.start(stop)
         app.state.redis = redis
         app.state.projector = projector
         app.state.max_wait_s = settings.profiles_max_wait_ms / 1000
-        app.state.projector_task = task
+        app.state.projector_task = supervised
         try:
             yield
         finally:
             stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 10)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, LIFESPAN_STOP_S)
             await redis.aclose()
 
     app = FastAPI(
@@ -74,8 +78,9 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
     redis = redis_check(lambda: app.state.redis)
 
     async def projector() -> bool:
-        task: asyncio.Task[None] = app.state.projector_task
-        return bool(app.state.projector.running) and not task.done()
+        """Running, and caught up with the log since it (re)loaded the views."""
+        supervised: Supervised = app.state.projector_task
+        return supervised.healthy and bool(app.state.projector.live)
 
     app.include_router(
         health_router(
@@ -101,6 +106,9 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
         by_topic = p.lag_by_topic()
         return {
             "running": p.running,
+            "live": p.live,
+            "replays": p.replays,
+            "failures": app.state.projector_task.failures,
             "keyspace": p.store.prefix,
             "applied": p.applied,
             "dead_lettered": p.dead_lettered,

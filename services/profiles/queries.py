@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,15 @@ class Views:
     async def hgetall(self, key: str) -> dict[Any, Any]:
         raw: dict[Any, Any] = await self.redis.hgetall(self.prefix + key)
         return raw
+
+    async def hgetall_many(self, names: Sequence[str]) -> list[dict[Any, Any]]:
+        """HGETALL of each key, in one round trip: a request holds a pooled connection
+        once, not once per key (what keeps a burst of queries inside the pool)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in names:
+                pipe.hgetall(self.prefix + key)
+            replies: list[dict[Any, Any]] = await pipe.execute()
+        return replies
 
     async def zcard(self, key: str) -> int:
         return int(await self.redis.zcard(self.prefix + key))
@@ -83,13 +92,19 @@ def _ranked(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
 
 
 async def job_order(v: Views, job_order_id: str) -> dict[str, Any] | None:
-    raw = await v.hgetall(keys.job_order(job_order_id))
+    raw, reviews, placements = await v.hgetall_many(
+        [
+            keys.job_order(job_order_id),
+            keys.order_reviews(job_order_id),
+            keys.order_placements(job_order_id),
+        ]
+    )
     if not raw:
         return None
     doc = _decode(raw)
-    doc["reviews"] = _latest(await v.hgetall(keys.order_reviews(job_order_id)), "citizen_id")
+    doc["reviews"] = _latest(reviews, "citizen_id")
     doc["presented"] = [r for r in doc["reviews"] if "presented" in r["history"]]
-    doc["placements"] = _placements(await v.hgetall(keys.order_placements(job_order_id)))
+    doc["placements"] = _placements(placements)
     positions = int(doc.get("order", {}).get("positions", 1))
     filled = sum(1 for p in doc["placements"] if p.get("placement_type"))
     doc["positions"] = {"total": positions, "filled": filled, "open": max(0, positions - filled)}
@@ -118,18 +133,23 @@ async def job_order_suggestions(v: Views, job_order_id: str, limit: int) -> tupl
 
 
 async def citizen(v: Views, citizen_id: str) -> dict[str, Any] | None:
-    raw = await v.hgetall(keys.citizen(citizen_id))
+    raw, suggestions, consents, reviews, placements = await v.hgetall_many(
+        [
+            keys.citizen(citizen_id),
+            keys.citizen_suggestions(citizen_id),
+            keys.citizen_consents(citizen_id),
+            keys.citizen_reviews(citizen_id),
+            keys.citizen_placements(citizen_id),
+        ]
+    )
     if not raw:
         return None
     doc = _decode(raw)
     doc.setdefault("available", True)
-    doc["suggestions"] = _ranked(await v.hgetall(keys.citizen_suggestions(citizen_id)))
-    doc["consents"] = sorted(
-        _decode(await v.hgetall(keys.citizen_consents(citizen_id))).values(),
-        key=lambda c: c["at"],
-    )
-    doc["reviews"] = _latest(await v.hgetall(keys.citizen_reviews(citizen_id)), "job_order_id")
-    doc["placements"] = _placements(await v.hgetall(keys.citizen_placements(citizen_id)))
+    doc["suggestions"] = _ranked(suggestions)
+    doc["consents"] = sorted(_decode(consents).values(), key=lambda c: c["at"])
+    doc["reviews"] = _latest(reviews, "job_order_id")
+    doc["placements"] = _placements(placements)
     return doc
 
 
@@ -171,9 +191,8 @@ async def reports(v: Views, kind: str) -> list[dict[str, Any]]:
 
 
 async def timeline(v: Views, key: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-    """Newest first, one page."""
-    total = await v.zcard(key)
-    raw = await v.zrevrange(key, offset, offset + limit - 1)
+    """Newest first, one page (one round trip: a connection of the pool held once)."""
+    total, raw = await v.page(key, offset, limit)
     return total, [json.loads(text(entry)) for entry in raw]
 
 

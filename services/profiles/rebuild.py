@@ -38,9 +38,9 @@ from services.profiles import keyspace
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.projections.views import erase
-from services.profiles.projector import Projector
 from services.profiles.queries import text
-from services.profiles.store import TopicPartitionKey, ViewStore
+from services.projection.projector import Projector
+from services.projection.store import VIEWS, TopicPartitionKey, ViewStore, marker_key
 
 LOCK_TTL_S = 6 * 3600
 MAX_WORKERS = 8
@@ -96,6 +96,9 @@ async def rebuild(
         started = time.perf_counter()
         ends = await log_ends(bootstrap)
         shares = share_out(ends, workers or default_workers())
+        # Marked before the workers start, so none of them takes the keyspace for a wiped one
+        # (and drops the positions another has written).
+        await redis.set(prefix + marker_key(VIEWS), "1")
         try:
             applied, skipped = await _replay(
                 _Job(bootstrap, client_settings(redis), prefix, max_batch),

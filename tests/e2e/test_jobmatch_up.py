@@ -19,8 +19,14 @@ from tests.e2e.signin import AARHUS, User
 
 
 def _start(
-    home: Path, base: int, *extra: str, env: dict[str, str] | None = None
+    home: Path,
+    base: int,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    stderr: int | IO[str] = subprocess.DEVNULL,
 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`jobmatch up` running, once it printed "ready"; its URLs by name. `stderr`: where
+    what it tells the operator goes (the supervisor's lines among it)."""
     outer = {
         k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")
     }
@@ -37,7 +43,7 @@ def _start(
             *extra,
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
         env={**outer, **(env or {})},
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -39,7 +40,17 @@ async def events_app(broker: str, redis_url: str, issuer: Issuer) -> AsyncIterat
     """The events service in-process, talking to the session's real broker, Redis and issuer."""
     app = create_app(EventsSettings(**stores(broker, redis_url, issuer)))  # type: ignore[arg-type]
     async with app.router.lifespan_context(app):
+        await caught_up(app)
         yield app
+
+
+async def caught_up(app: FastAPI, timeout_s: float = 30.0) -> None:
+    """Until the service's projector has read the log to its end (commands answer 503
+    before)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not app.state.projector.live:
+        assert asyncio.get_running_loop().time() < deadline, "the projector never caught up"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

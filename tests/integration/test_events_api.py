@@ -109,6 +109,7 @@ async def test_health_and_ready(events_api: httpx.AsyncClient) -> None:
         "broker": True,
         "redis": True,
         "signing_keys": True,
+        "aggregates": True,
     }
 
 

@@ -9,8 +9,8 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ResponseError
 
-from services.profiles.pipe import BatchConnection, pack, pack_transaction
-from services.profiles.projections.writes import Command
+from services.projection.pipe import BatchConnection, pack, pack_transaction
+from services.projection.writes import Command
 
 
 def _prefix() -> str:

@@ -17,7 +17,7 @@ from schemas.topics import PLACEMENTS
 from services.profiles import keyspace
 from services.profiles.projections import keys
 from services.profiles.rebuild import log_ends, rebuild
-from services.profiles.store import ViewStore
+from services.projection.store import ViewStore
 from tests.integration.kafka_helpers import produce_events
 
 

@@ -19,7 +19,7 @@ from schemas.registry import REGISTRY
 from schemas.topics import JOB_ORDERS, PLACEMENTS
 from services.common.kafka import read_log
 from services.events.commands import placement_id_for
-from services.events.suggestions import suggestion_key
+from services.events.projection import suggestion as suggestion_key
 from services.matching.domain.state import suggestion_id
 from tests.conftest import Issuer
 from tests.integration.workflow_helpers import PREFIX, Case, emit, letters, until

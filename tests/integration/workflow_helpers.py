@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from schemas.envelope import SYSTEM_MATCHING, Event
 from schemas.placements import PlacementSuggested, SuggestionRetracted
 from services.common.kafka import make_producer
-from services.events.suggestions import suggestion_key
+from services.events.projection import suggestion as suggestion_key
 from services.matching.domain.state import suggestion_id
 from tests.conftest import Issuer
 

@@ -16,7 +16,7 @@ from schemas.citizens import ErasureRequested
 from schemas.envelope import Event
 from services.profiles.projections import keys
 from services.profiles.projections.views import project
-from services.profiles.projections.writes import Write
+from services.projection.writes import Write
 
 
 class HashReader(Protocol):

@@ -31,10 +31,6 @@ def employer(cvr: str) -> str:
     return f"employer:{cvr}"
 
 
-def tracking(view: str) -> str:
-    return f"tracking:{view}"
-
-
 def reports(kind: str) -> str:
     return f"reports:{kind}"
 

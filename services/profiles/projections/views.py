@@ -46,7 +46,7 @@ from schemas.placements import (
 from schemas.reports import FairnessReported, ModelEvaluated
 from schemas.topics import CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, REPORTS
 from services.profiles.projections import keys
-from services.profiles.projections.writes import (
+from services.projection.writes import (
     Delete,
     HashDelete,
     HashSet,

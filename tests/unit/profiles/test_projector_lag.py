@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.topics import CITIZENS, PLACEMENTS
-from services.profiles.projector import Projector
+from services.projection.projector import Projector
 
 
 def _projector() -> Projector:

@@ -19,7 +19,7 @@ from schemas.placements import (
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.projections.views import project, worklist_rank
-from services.profiles.projections.writes import (
+from services.projection.writes import (
     Delete,
     HashDelete,
     HashSet,

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import SSLConnection
 from redis.exceptions import ResponseError
 
-from services.profiles.projections.writes import Command
+from services.projection.writes import Command
 
 _CHUNK = 1 << 16
 # A batch takes Redis milliseconds; this long means it is gone, and the projector should fail

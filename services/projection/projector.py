@@ -3,7 +3,8 @@
 Partitions are assigned directly (no consumer group): one projector owns one keyspace, and
 its positions live in Redis with the views rather than in the broker. A projector whose store
 follows the active keyspace re-reads its positions there when a rebuild switches readers, and
-goes on from where the rebuild stopped.
+goes on from where the rebuild stopped. One whose views vanish (a Redis wipe) starts again
+from the beginning of the log, and is not `live` until it has caught up again.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from schemas.topics import DEAD_LETTER, DOMAIN_TOPICS, Topic
 from services.common.deadletter import dead_letter_headers
 from services.common.kafka import make_consumer, make_producer
 from services.profiles.projections.views import project
-from services.profiles.projections.writes import Write
-from services.profiles.store import TopicPartitionKey, Transaction, ViewStore
+from services.projection.store import TopicPartitionKey, Transaction, ViewStore
+from services.projection.writes import Write
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,10 @@ class Projector:
         self.applied = 0
         self.dead_lettered = 0
         self.running = False
+        # Caught up with the log since the views were (re)loaded: what the views show is
+        # as recent as the last fetch.
+        self.live = False
+        self.replays = 0
         self.positions: dict[TopicPartitionKey, int] = {}
         self.highwater: dict[TopicPartitionKey, int] = {}
 
@@ -109,6 +114,13 @@ class Projector:
                 if await self._store.refresh():
                     log.info("keyspace switched", extra={"prefix": self._store.prefix})
                     await self._load(consumer, parts)
+                elif not await self._store.intact():
+                    log.warning(
+                        "views gone (Redis wiped?): projecting again from the beginning",
+                        extra={"projector": self._name, "prefix": self._store.prefix},
+                    )
+                    self.replays += 1
+                    await self._load(consumer, parts)
                 batch = await consumer.getmany(
                     timeout_ms=self._fetch_max_wait_ms, max_records=self._max_batch
                 )
@@ -120,10 +132,13 @@ class Projector:
                     await self._apply(batch, producer)
                 else:
                     await self._flush()
-                if until_caught_up and self.caught_up():
-                    break
+                if self.caught_up():
+                    self.live = True
+                    if until_caught_up:
+                        break
         finally:
             self.running = False
+            self.live = False
             try:
                 await self._flush()
             finally:
@@ -133,7 +148,8 @@ class Projector:
 
     async def _load(self, consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> None:
         await self._flush()
-        self.positions = await self._store.positions()
+        self.live = False
+        self.positions = await self._store.claim()
         self.highwater = {}
         for tp in parts:
             consumer.seek(tp, self.positions.get((tp.topic, tp.partition), 0))

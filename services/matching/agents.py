@@ -1,62 +1,117 @@
 """The agent: decode each input event, apply it to the state, publish the decisions.
 
-Thin by design: the decisions are made in `domain.state`; this only moves bytes.
+Thin by design: the decisions are made in `domain.state`; this only moves bytes. It starts
+once recovery has handed over the replayed state (see recovery.py) and skips the records
+the state has already (loaded by the replay, or delivered again after a rebalance). A
+record that does not decode is dead-lettered (the replay skips it too); any other failure
+ends the process (the state may be half-updated; the restart replays the log and
+reconciles the placements topic).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 import faust
+from aiokafka import TopicPartition
 
+from schemas.envelope import Event
 from schemas.registry import REGISTRY
-from schemas.topics import CITIZENS, DEAD_LETTER, JOB_ORDERS, PLACEMENTS
+from schemas.topics import DEAD_LETTER, PLACEMENTS
 from services.common.deadletter import dead_letter_headers
 from services.matching.decisions import to_event
-from services.matching.domain.state import MatchingState
+from services.matching.recovery import Runtime
+from services.matching.replay import INPUTS
 
 log = logging.getLogger(__name__)
-# Placements too: a consultant's rejection keeps that pair from being suggested again.
-INPUTS = (CITIZENS, JOB_ORDERS, PLACEMENTS)
 
 
-def register_agents(app: faust.App, state: MatchingState, ready: asyncio.Event) -> Any:
+class Message(Protocol):
+    """What the agent reads of a record (faust's Message has these)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+# Send one event; the result resolves when the broker has acknowledged it.
+Send = Callable[[Event], Awaitable[Awaitable[Any]]]
+DeadLetter = Callable[[Message, Exception], Awaitable[None]]
+
+
+class Handler:
+    """One record: skip it if the state has it already, else apply it and send the
+    decisions."""
+
+    def __init__(self, runtime: Runtime, send: Send, dead_letter: DeadLetter) -> None:
+        self.runtime, self.send, self.dead_letter = runtime, send, dead_letter
+
+    async def __call__(self, msg: Message) -> None:
+        runtime = self.runtime
+        tp = TopicPartition(msg.topic, msg.partition)
+        if runtime.already_applied(tp, msg.offset):
+            return
+        try:
+            event = REGISTRY.decode(msg.value or b"")
+        except ValueError as exc:
+            # A record we cannot read is parked, not retried forever.
+            log.warning(
+                "dead-lettered",
+                extra={"topic": msg.topic, "offset": msg.offset, "reason": str(exc)[:200]},
+            )
+            await self.dead_letter(msg, exc)
+            runtime.advance(tp, msg.offset)
+            return
+        state = runtime.state
+        outputs = [to_event(d, event, state.scorer.model_version) for d in state.apply(event)]
+        state.sent(outputs)
+        runtime.advance(tp, msg.offset)
+        pending = [await self.send(out) for out in outputs]
+        # Wait for the broker before the offset of the input may be committed.
+        for fut in pending:
+            await fut
+
+
+async def consume(
+    runtime: Runtime,
+    messages: AsyncIterator[Message],
+    handle: Callable[[Message], Awaitable[None]],
+    stopping: Callable[[], bool],
+) -> None:
+    """The agent's loop: wait for recovery, then handle every record. A failure, or the
+    stream ending while the app is not stopping, ends the process (`Runtime.fatal`)."""
+    try:
+        await runtime.recovered.wait()
+        runtime.agent_running = True
+        async for msg in messages:
+            await handle(msg)
+        if not stopping():
+            raise RuntimeError("the agent's input stream ended")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        runtime.fatal("agent", exc)
+    finally:
+        runtime.agent_running = False
+
+
+def register_agents(app: faust.App, runtime: Runtime) -> Any:
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     inputs = app.topic(*(t.name for t in INPUTS), **raw)
     placements = app.topic(PLACEMENTS.name, **raw)
     dead_letter = app.topic(DEAD_LETTER.name, **raw)
 
-    @app.agent(inputs, name="match")
-    async def match(stream: faust.StreamT[bytes]) -> None:
-        await ready.wait()
-        async for item in stream.events():
-            msg = item.message
-            try:
-                event = REGISTRY.decode(msg.value or b"")
-                outputs = [
-                    to_event(d, event, state.scorer.model_version) for d in state.apply(event)
-                ]
-            except Exception as exc:
-                # A record we cannot read or apply is parked, not retried forever.
-                log.warning(
-                    "dead-lettered",
-                    extra={"topic": msg.topic, "offset": msg.offset, "reason": str(exc)[:200]},
-                )
-                await dead_letter_send(msg, exc)
-                continue
-            pending = [
-                await placements.send(
-                    key=out.aggregate_id.encode(), value=out.to_json(), headers=out.headers()
-                )
-                for out in outputs
-            ]
-            # Wait for the broker before the offset of the input may be committed.
-            for fut in pending:
-                await fut
+    async def send(out: Event) -> Awaitable[Any]:
+        return await placements.send(
+            key=out.aggregate_id.encode(), value=out.to_json(), headers=out.headers()
+        )
 
-    async def dead_letter_send(msg: Any, exc: Exception) -> None:
+    async def dead_letter_send(msg: Message, exc: Exception) -> None:
         fut = await dead_letter.send(
             key=msg.key,
             value=msg.value,
@@ -69,5 +124,15 @@ def register_agents(app: faust.App, state: MatchingState, ready: asyncio.Event) 
             ),
         )
         await fut
+
+    handle = Handler(runtime, send, dead_letter_send)
+
+    @app.agent(inputs, name="match")
+    async def match(stream: faust.StreamT[bytes]) -> None:
+        async def messages() -> AsyncIterator[Message]:
+            async for item in stream.events():
+                yield item.message
+
+        await consume(runtime, messages(), handle, lambda: bool(app.should_stop))
 
     return match

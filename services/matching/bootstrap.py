@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ import faust
 
 from services.auth.authenticator import Authenticator
 from services.common.logs import configure_logging
-from services.matching.agents import INPUTS, register_agents
+from services.matching.agents import register_agents
 from services.matching.app import create_app
 from services.matching.domain.learned import LearnedScorer
 from services.matching.domain.scoring import RuleScorer, Scorer
@@ -19,7 +20,7 @@ from services.matching.domain.state import MatchingState
 from services.matching.domain.vectorized import CardIndex
 from services.matching.linking import default_linker, distance_km, skill_label, skills_of
 from services.matching.model.registry import SHIPPED, Registry
-from services.matching.replay import replay_committed
+from services.matching.recovery import Runtime, recover
 from services.matching.settings import MatchingSettings
 from services.matching.web import register_pages
 
@@ -29,8 +30,12 @@ log = logging.getLogger(__name__)
 @dataclass
 class MatchingService:
     app: faust.App
-    state: MatchingState
+    runtime: Runtime
     settings: MatchingSettings
+
+    @property
+    def state(self) -> MatchingState:
+        return self.runtime.state
 
 
 def choose_scorer(settings: MatchingSettings) -> tuple[Scorer, dict[str, Any]]:
@@ -66,31 +71,54 @@ def choose_scorer(settings: MatchingSettings) -> tuple[Scorer, dict[str, Any]]:
     return LearnedScorer(entry.model(), skills_of, distance_km, skill_label=skill_label), info
 
 
+def state_factory(
+    settings: MatchingSettings, scorer: Scorer | None = None
+) -> Callable[[], MatchingState]:
+    """New empty states with the worker's linker, score, k and capacity (the worker's and a
+    fresh replay's alike)."""
+    linker = default_linker()
+    chosen = scorer or choose_scorer(settings)[0]
+
+    def make() -> MatchingState:
+        return MatchingState(
+            linker,
+            chosen,
+            k=settings.matching_top_k,
+            capacity=settings.matching_capacity,
+            index=CardIndex(skills_of),
+        )
+
+    return make
+
+
+def replay_settings() -> MatchingSettings:
+    """The worker's settings from the environment, for tools that replay the log without
+    serving pages (sign-in settings are not needed there)."""
+    return MatchingSettings(
+        auth_issuer=os.environ.get("AUTH_ISSUER", "unused"),
+        auth_jwks_url=os.environ.get("AUTH_JWKS_URL", "unused"),
+    )
+
+
 def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
     settings = settings or MatchingSettings()  # type: ignore[call-arg]
     configure_logging("matching", settings.log_level)
     scorer, model_info = choose_scorer(settings)
-    state = MatchingState(
-        default_linker(),
-        scorer,
-        k=settings.matching_top_k,
-        capacity=settings.matching_capacity,
-        index=CardIndex(skills_of),
-    )
-    ready = asyncio.Event()
+    runtime = Runtime(state_factory(settings, scorer))
     app = create_app(settings)
-    register_agents(app, state, ready)
+    register_agents(app, runtime)
     authenticator = Authenticator.from_settings(settings, "matching")
-    register_pages(app, state, ready, settings.kafka_bootstrap_servers, authenticator, model_info)
+    register_pages(app, runtime, settings.kafka_bootstrap_servers, authenticator, model_info)
 
     @app.task
-    async def rebuild_state() -> None:
-        await replay_committed(
-            state, settings.kafka_bootstrap_servers, settings.matching_group_id, INPUTS
-        )
-        ready.set()
+    async def recover_state() -> None:
+        # Retries with back-off itself; anything escaping it is a bug: exit loudly.
+        try:
+            await recover(runtime, settings.kafka_bootstrap_servers)
+        except Exception as exc:
+            runtime.fatal("recovery", exc)
 
-    return MatchingService(app, state, settings)
+    return MatchingService(app, runtime, settings)
 
 
 def run() -> None:

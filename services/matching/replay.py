@@ -1,55 +1,189 @@
-"""Rebuild the in-memory state from the log up to the group's committed offsets.
+"""Build the matching state from the log: the worker's start-up, and a fresh replay to check
+a running worker against.
 
-Faust resumes the agent at the committed offsets; the state must then equal what the
-events before them produced. We read them again with a plain consumer (no group join),
-stopping at the committed offset of each partition, which the broker reports correctly
-(unlike ListOffsets(LATEST), which faust's own table recovery relies on).
+The state is a function of the log read partition by partition (see domain/state.py), so
+the records may be loaded in whatever order the fetches return them. The worker reads every
+input partition from the start up to the end the fetch responses report (the highwater,
+which the embedded broker reports correctly, unlike ListOffsets(LATEST)); the agent then
+skips what the replay already loaded. A check reads up to the positions a worker reports
+(`stop_at`), so it compares like with like while the log grows.
+
+`python -m services.matching.replay --positions '{"jobmatch.citizens:0": 12, ...}'` prints
+the digest of a fresh replay up to those positions (all of the log without them).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import logging
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.registry import REGISTRY
-from schemas.topics import Topic
-from services.common.kafka import make_consumer, read_until
+from schemas.topics import CITIZENS, JOB_ORDERS, PLACEMENTS, Topic
+from services.common.kafka import Security, make_consumer
 from services.matching.domain.state import MatchingState
 
 log = logging.getLogger(__name__)
 
+# Placements too: rejections, and what matching itself has suggested and retracted.
+INPUTS: tuple[Topic, ...] = (CITIZENS, JOB_ORDERS, PLACEMENTS)
 
-async def replay_committed(
-    state: MatchingState, bootstrap: str, group_id: str, topics: Iterable[Topic]
-) -> int:
-    """Load every event before the committed offsets into `state`; return how many."""
+Positions = dict[TopicPartition, int]
+
+
+@dataclass
+class Replayed:
+    # The next offset of each partition: everything before it is in the state.
+    positions: Positions
+    events: int
+    # Records that do not decode or load: the live agent dead-letters them.
+    skipped: int
+    # The latest `occurred_at` the log showed (None: an empty log).
+    log_time: datetime | None
+
+
+def positions_to_json(positions: Mapping[TopicPartition, int]) -> dict[str, int]:
+    return {f"{tp.topic}:{tp.partition}": off for tp, off in sorted(positions.items())}
+
+
+def positions_from_json(doc: Mapping[str, int]) -> Positions:
+    out: Positions = {}
+    for key, offset in doc.items():
+        topic, _, partition = key.rpartition(":")
+        out[TopicPartition(topic, int(partition))] = int(offset)
+    return out
+
+
+def load_records(
+    state: MatchingState, records: Sequence[ConsumerRecord[bytes, bytes]]
+) -> tuple[int, int, datetime | None]:
+    """Load decoded records into `state` (no ranking); (loaded, skipped, latest time)."""
+    loaded = skipped = 0
+    latest: datetime | None = None
+    for record in records:
+        try:
+            event = REGISTRY.decode_record(record.value or b"", record.headers or ())
+        except ValueError:
+            # The live agent dead-lettered it the first time round.
+            skipped += 1
+            continue
+        try:
+            state.load(event)
+        except Exception:
+            log.exception(
+                "replay: event not loaded",
+                extra={"topic": record.topic, "offset": record.offset},
+            )
+            skipped += 1
+            continue
+        loaded += 1
+        if latest is None or event.occurred_at > latest:
+            latest = event.occurred_at
+    return loaded, skipped, latest
+
+
+async def replay_log(
+    state: MatchingState,
+    bootstrap: str,
+    topics: Iterable[Topic] = INPUTS,
+    stop_at: Mapping[TopicPartition, int] | None = None,
+    *,
+    security: Security | None = None,
+    stall_s: float = 120.0,
+) -> Replayed:
+    """Load every record of `topics` into `state`, up to `stop_at` (default: the end the
+    fetches report), then rank. Loading and ranking run in a worker thread, so the event
+    loop (the consumer group's heartbeats, the pages) keeps going meanwhile: `state` must
+    be one that nothing else uses yet. Raises TimeoutError when nothing arrives for
+    `stall_s` seconds while partitions are still short of their end (broker gone)."""
     consumer = make_consumer(
         bootstrap,
-        group_id=group_id,
+        security=security,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
-    count = 0
+    count = skipped = 0
+    latest: datetime | None = None
     try:
         parts = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
-        committed = {tp: (await consumer.committed(tp)) or 0 for tp in parts}
         consumer.assign(parts)
         for tp in parts:
             consumer.seek(tp, 0)
-        async for record in read_until(consumer, committed):
-            try:
-                event = REGISTRY.decode(record.value or b"")
-            except ValueError:
-                # The live agent dead-lettered it the first time round.
-                continue
-            state.load(event)
-            count += 1
+        positions: Positions = dict.fromkeys(parts, 0)
+        pending = set(parts) if stop_at is None else {tp for tp in parts if stop_at.get(tp, 0)}
+        loop = asyncio.get_running_loop()
+        moved = loop.time()
+        while pending:
+            if loop.time() - moved > stall_s:
+                raise TimeoutError(f"replay stalled: {len(pending)} partitions short of their end")
+            batch = await consumer.getmany(*pending, timeout_ms=200, max_records=10000)
+            if batch:
+                moved = loop.time()
+            records = []
+            for tp, found in batch.items():
+                end = None if stop_at is None else stop_at.get(tp, 0)
+                records += [r for r in found if end is None or r.offset < end]
+            if records:
+                loaded, bad, at = await asyncio.to_thread(load_records, state, records)
+                count, skipped = count + loaded, skipped + bad
+                if at is not None and (latest is None or at > latest):
+                    latest = at
+            for tp in list(pending):
+                # Every record returned below it was loaded (or was at or past `stop_at`).
+                position = await consumer.position(tp)
+                end = consumer.highwater(tp) if stop_at is None else stop_at.get(tp, 0)
+                if end is not None and position >= end:
+                    pending.discard(tp)
+                    moved = loop.time()
+                positions[tp] = position if stop_at is None else min(position, stop_at[tp])
     finally:
         await consumer.stop()
-    state.rebuild_rankings()
-    log.info("state replayed", extra={"events": count, "digest": state.digest()})
-    return count
+    await asyncio.to_thread(state.rebuild_rankings)
+    log.info(
+        "state replayed",
+        extra={"events": count, "skipped": skipped, "digest": state.digest()},
+    )
+    return Replayed(positions, count, skipped, latest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the digest of a fresh replay (the worker's own settings: model, k, capacity)."""
+    from services.matching.bootstrap import replay_settings, state_factory
+
+    parser = argparse.ArgumentParser(prog="python -m services.matching.replay")
+    parser.add_argument("--bootstrap", help="default: KAFKA_BOOTSTRAP_SERVERS")
+    parser.add_argument(
+        "--positions",
+        help="JSON {'topic:partition': next offset} as GET /v1/state reports; default: the end",
+    )
+    args = parser.parse_args(argv)
+    settings = replay_settings()
+    bootstrap = args.bootstrap or settings.kafka_bootstrap_servers
+    stop_at = positions_from_json(json.loads(args.positions)) if args.positions else None
+    state = state_factory(settings)()
+    done = asyncio.run(replay_log(state, bootstrap, INPUTS, stop_at))
+    json.dump(
+        {
+            "digest": state.digest(),
+            "events": done.events,
+            "skipped": done.skipped,
+            "positions": positions_to_json(done.positions),
+            "model_version": state.scorer.model_version,
+        },
+        sys.stdout,
+    )
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import faust
@@ -13,13 +12,12 @@ from services.auth.pages import guarded, open_page
 from services.auth.principal import Principal
 from services.common.kafka import broker_reachable
 from services.matching.domain.ranking import exposure
-from services.matching.domain.state import MatchingState
+from services.matching.recovery import Runtime
 
 
 def register_pages(
     app: faust.App,
-    state: MatchingState,
-    ready: asyncio.Event,
+    runtime: Runtime,
     bootstrap: str,
     authenticator: Authenticator,
     model: dict[str, Any] | None = None,
@@ -35,15 +33,20 @@ def register_pages(
     @app.page("/ready")
     @open_page
     async def readiness(self: View, request: Request) -> Response:
+        """Ready: broker reachable, signing keys at hand, recovery (replay and reconciliation
+        of the placements topic) finished, the agent running and no task failed."""
         broker = await broker_reachable(bootstrap)
         keys = await authenticator.verifier.keys.ready()
+        crashed = bool(app.crashed)
         body: dict[str, Any] = {
             "service": "matching",
             "broker": broker,
-            "state_replayed": ready.is_set(),
+            **runtime.health(),
+            # faust's own services (consumer, producer): a crash there stops the worker.
+            "app_crashed": crashed,
             "signing_keys": keys,
         }
-        ok = broker and ready.is_set() and keys
+        ok = broker and runtime.ready and keys and not crashed
         body["status"] = "ready" if ok else "not ready"
         return self.json(body, status=200 if ok else 503)
 
@@ -51,6 +54,7 @@ def register_pages(
     @guarded(authenticator, "administrator", "system", scope="matching:read")
     async def metrics(self: View, request: Request, who: Principal) -> Response:
         """Coverage and congestion of the current suggestions over the available citizens."""
+        state = runtime.state
         lists = [list(current) for current in state.suggestions.values()]
         available = [cid for cid in state.cards if cid not in state.unavailable]
         return self.json(
@@ -74,6 +78,7 @@ def register_pages(
             k = max(1, min(200, int(request.query.get("k", "20"))))
         except ValueError:
             return self.json({"detail": [{"field": "k", "reason": "must be a number"}]}, status=422)
+        state = runtime.state
         card = state.cards.get(citizen_id)
         if card is None or not who.in_municipality(card.municipality_code):
             return self.json({"detail": f"citizen {citizen_id!r} not found"}, status=404)
@@ -100,5 +105,8 @@ def register_pages(
     @app.page("/v1/state")
     @guarded(authenticator, "administrator")
     async def snapshot(self: View, request: Request, who: Principal) -> Response:
-        """The state in canonical form plus its digest (for restart-vs-replay checks)."""
-        return self.json({"digest": state.digest(), "state": state.snapshot()})
+        """The state in canonical form, its digest and the log positions it reflects: a fresh
+        replay up to those positions (`python -m services.matching.replay --positions ...`)
+        must give the same digest. `divergence`: pairs where the placements topic, as read
+        so far, and the state disagree (empty once the worker has read its own output)."""
+        return self.json(runtime.snapshot())

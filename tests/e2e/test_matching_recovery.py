@@ -1,24 +1,52 @@
-"""SIGKILL the matching worker mid-stream: after restart its state equals a fresh replay,
-and the suggestions the profiles API serves equal that state."""
+"""SIGKILL the matching worker while it emits suggestions, then restart it: the placements
+topic shows exactly what the restarted worker holds (no orphan, nothing unannounced, the
+same content), its state equals a fresh replay of the log up to the positions it reports,
+and the suggestions the profiles API serves equal that state. Killed again once caught up,
+it adopts what the topic shows and appends nothing.
+
+The crash windows are made certain as well: before the restart, the log gets what a worker
+killed while sending would leave behind, a suggestion the replayed state does not hold and
+a retraction of one it does hold; the restarted worker must retract the first and announce
+the second again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
+from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from aiokafka import ConsumerRecord
+
 from schemas.citizens import CompetenceCard, CompetenceCardRegistered
-from schemas.envelope import Actor, Event
+from schemas.envelope import SYSTEM_MATCHING, Actor, Event
 from schemas.jobs import JobOrder, JobOrderPosted
+from schemas.placements import (
+    PlacementSuggested,
+    SuggestionRejected,
+    SuggestionRetracted,
+)
+from schemas.registry import REGISTRY
+from schemas.topics import PLACEMENTS
+from services.common.kafka import read_log
 from services.demo import example_documents
-from services.stack import Proc, Stack, free_port, service_env, start_service, wait_ready
+from services.matching.bootstrap import state_factory
+from services.matching.domain.state import MatchingState, suggestion_id
+from services.matching.replay import INPUTS, positions_from_json, replay_log
+from services.matching.settings import MatchingSettings
+from services.stack import Proc, Stack, service_env, start_service, wait_ready
 from tests.e2e.signin import User, administrator, consultant
 from tests.integration.kafka_helpers import produce_events
 
 N_CARDS = 4000
 POSTALS = ["8000", "8200", "8210", "8220", "8230", "8240", "8250", "8260", "8270", "8300"]
+ORDERS = ("rec-jo-4410-aarhus-lager", "rec-jo-4411-aarhus-kantine")
+Pair = tuple[str, str]
 
 
 def _events() -> list[Event]:
@@ -54,7 +82,7 @@ def _events() -> list[Event]:
 
 
 def _state(admin: User, port: int) -> dict[str, Any]:
-    response = admin.get(f"http://127.0.0.1:{port}/v1/state", timeout=5)
+    response = admin.get(f"http://127.0.0.1:{port}/v1/state", timeout=10)
     response.raise_for_status()
     doc: dict[str, Any] = response.json()
     return doc
@@ -64,62 +92,196 @@ def _rec_cards(state: dict[str, Any]) -> int:
     return sum(1 for cid in state["state"]["cards"] if cid.startswith("cit-rec-"))
 
 
+def _rec_suggestions(state: dict[str, Any]) -> int:
+    return sum(len(state["state"]["suggestions"].get(oid, [])) for oid in ORDERS)
+
+
 def _wait_for(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.1)
+        time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _matching(stack: Stack, group: str, port: int) -> Proc:
+def _matching(stack: Stack, port: int) -> Proc:
     assert stack.bootstrap and stack.redis_url
-    env = service_env(
-        "matching", port, stack.bootstrap, stack.redis_url, stack.home / group, stack.issuer
-    )
-    env["MATCHING_GROUP_ID"] = group
-    proc = start_service("matching", env, stack.home / "logs" / group)
+    env = service_env("matching", port, stack.bootstrap, stack.redis_url, stack.home, stack.issuer)
+    proc = start_service("matching", env, stack.home / "logs" / "restarted")
     stack.procs.append(proc)
-    wait_ready(proc, port)
+    wait_ready(proc, port, timeout=120)
     return proc
 
 
-def test_state_after_sigkill_and_restart_equals_fresh_replay(stack: Stack) -> None:
+def _log(bootstrap: str) -> list[ConsumerRecord[bytes, bytes]]:
+    return asyncio.run(read_log(bootstrap, INPUTS, idle_ms=400, timeout=60))
+
+
+def _ends(records: list[ConsumerRecord[bytes, bytes]]) -> dict[str, int]:
+    ends: dict[str, int] = {}
+    for r in records:
+        key = f"{r.topic}:{r.partition}"
+        ends[key] = max(ends.get(key, 0), r.offset + 1)
+    return ends
+
+
+def _live(records: list[ConsumerRecord[bytes, bytes]]) -> dict[Pair, PlacementSuggested]:
+    """Each pair whose last word on the placements topic is a PlacementSuggested (a pair's
+    events share the order's partition, so its records are in order here)."""
+    out: dict[Pair, PlacementSuggested] = {}
+    for r in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
+        if r.topic != PLACEMENTS.name:
+            continue
+        p = REGISTRY.decode(r.value or b"").payload
+        if isinstance(p, PlacementSuggested):
+            out[(p.job_order_id, p.citizen_id)] = p
+        elif isinstance(p, SuggestionRetracted | SuggestionRejected):
+            out.pop((p.job_order_id, p.citizen_id), None)
+    return out
+
+
+def _fresh(stack: Stack, models: Path, stop_at: dict[str, int] | None = None) -> MatchingState:
+    """A replay of the log in this process, with the worker's settings (the shipped model)."""
+    assert stack.bootstrap
+    settings = MatchingSettings(
+        kafka_bootstrap_servers=stack.bootstrap,
+        auth_issuer=stack.issuer,
+        auth_jwks_url=f"{stack.issuer}/.well-known/jwks.json",
+        matching_model_dir=models,
+    )
+    state = state_factory(settings)()
+    positions = None if stop_at is None else positions_from_json(stop_at)
+    asyncio.run(replay_log(state, stack.bootstrap, INPUTS, positions))
+    return state
+
+
+def _crash_leftovers(state: MatchingState) -> tuple[Pair, Pair, list[Event]]:
+    """What a worker killed while sending could leave: a suggestion the state does not hold
+    (an outranked citizen) and the retraction of one it holds."""
+    oid = ORDERS[0]
+    held = sorted(state.suggestions[oid])
+    order = state.orders[oid]
+    outside = sorted(cid for cid in state.cards if cid.startswith("cit-rec-") and cid not in held)[
+        0
+    ]
+    orphan, unannounced = (oid, outside), (oid, held[0])
+    muni = order.order.municipality_code
+    events = [
+        Event.new(
+            PlacementSuggested(
+                job_order_id=oid,
+                citizen_id=outside,
+                suggestion_id=suggestion_id(oid, outside),
+                score=0.99,
+                rank=1,
+                model_version=state.scorer.model_version,
+                card_version=state.cards[outside].version,
+                order_version=order.version,
+            ),
+            actor=SYSTEM_MATCHING,
+            occurred_at=datetime.now(UTC),
+            municipality_code=muni,
+        ),
+        Event.new(
+            SuggestionRetracted(
+                job_order_id=oid,
+                citizen_id=held[0],
+                suggestion_id=suggestion_id(oid, held[0]),
+                reason="outranked",
+            ),
+            actor=SYSTEM_MATCHING,
+            occurred_at=datetime.now(UTC),
+            municipality_code=muni,
+        ),
+    ]
+    return orphan, unannounced, events
+
+
+def test_after_sigkill_the_topic_shows_what_the_restarted_worker_holds(
+    stack: Stack, tmp_path: Path
+) -> None:
     assert stack.bootstrap
     matching = next(p for p in stack.procs if p.name == "matching")
     port = stack.ports.matching
     admin = administrator(stack)  # the state page is for administrators
     asyncio.run(produce_events(stack.bootstrap, _events()))
 
-    # Kill it while it is part-way through the stream.
-    _wait_for(lambda: _rec_cards(_state(admin, port)) >= 20, 60, "matching to start on the stream")
-    before = _rec_cards(_state(admin, port))
+    # Killed while it works through the cards, emitting suggestions as it goes.
+    seen: list[dict[str, Any]] = []
+
+    def suggesting() -> bool:
+        seen.append(_state(admin, port))
+        return _rec_cards(seen[-1]) >= 40 and _rec_suggestions(seen[-1]) > 0
+
+    _wait_for(suggesting, 90, "matching to suggest from the stream")
     matching.kill()
-    assert before < N_CARDS, "the worker finished before it could be killed mid-stream"
+    assert _rec_cards(seen[-1]) < N_CARDS, "the worker finished before it could be killed"
+    assert _live(_log(stack.bootstrap)), "killed before it emitted anything"
 
-    restarted = _matching(stack, "jobmatch-matching", port)
-    _wait_for(
-        lambda: _rec_cards(_state(admin, port)) == N_CARDS, 120, "restarted worker to catch up"
-    )
+    # What the replayed state holds, and what a crash while sending could have left.
+    replayed = _fresh(stack, tmp_path / "models")
+    assert sum(1 for c in replayed.cards if c.startswith("cit-rec-")) == N_CARDS
+    orphan, unannounced, leftovers = _crash_leftovers(replayed)
+    asyncio.run(produce_events(stack.bootstrap, leftovers))
 
-    fresh_port = free_port()
-    _matching(stack, f"jobmatch-fresh-{fresh_port}", fresh_port)
-    _wait_for(
-        lambda: _rec_cards(_state(admin, fresh_port)) == N_CARDS, 120, "fresh replay to catch up"
-    )
-    _wait_for(
-        lambda: _state(admin, port)["digest"] == _state(admin, fresh_port)["digest"],
-        30,
-        "digests to agree",
-    )
+    restarted = _matching(stack, port)
+    ready = admin.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+    assert ready["state_replayed"] and ready["agent_running"] and not ready["failed"]
+    assert ready["reconciled"]["retracted"] >= 1 and ready["reconciled"]["suggested"] >= 1
+
+    # Caught up: the worker has read the whole log, its own output included.
+    bootstrap = stack.bootstrap
+
+    def caught_up() -> bool:
+        state = _state(admin, port)
+        return state["in_flight"] == 0 and state["positions"] == {
+            **dict.fromkeys(state["positions"], 0),
+            **_ends(_log(bootstrap)),
+        }
+
+    _wait_for(caught_up, 120, "the restarted worker to read the whole log")
+    doc = _state(admin, port)
+    records = _log(bootstrap)
+    assert doc["positions"] == {**dict.fromkeys(doc["positions"], 0), **_ends(records)}
+    assert _rec_cards(doc) == N_CARDS
     assert restarted.alive()
+
+    # Every suggestion the log shows as live is held, with the same content, and vice versa.
+    live = _live(records)
+    held = {
+        (oid, cid): (card_version, score)
+        for oid, ranked in doc["state"]["suggestions"].items()
+        for cid, card_version, score in ranked
+    }
+    assert {pair: (p.card_version, p.score) for pair, p in live.items()} == held
+    assert doc["divergence"] == {"orphans": [], "missing": [], "stale": []}
+    assert orphan not in live and unannounced in live
+    # Matching's own events are never appended twice.
+    ids = Counter(
+        str(REGISTRY.decode(r.value or b"").event_id) for r in records if r.topic == PLACEMENTS.name
+    )
+    assert [i for i, n in ids.items() if n > 1] == []
+
+    # The state equals a fresh replay of the log up to the positions it reports.
+    fresh = _fresh(stack, tmp_path / "models", doc["positions"])
+    assert json.loads(json.dumps(fresh.snapshot())) == doc["state"]
+    assert fresh.digest() == doc["digest"]
+
+    # Killed again once it has caught up: the next start adopts every live suggestion as it
+    # is (same suggestion ids) and appends nothing.
+    restarted.kill()
+    again = _matching(stack, port)
+    ready = admin.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+    assert ready["reconciled"] == {"retracted": 0, "suggested": 0, "adopted": len(held)}
+    assert _state(admin, port)["digest"] == doc["digest"]
+    assert len(_log(bootstrap)) == len(records)
+    assert again.alive()
 
     # What consultants see is what the restarted worker holds.
     aarhus = consultant(stack)  # the orders are copies of the Aarhus examples
-    state = _state(admin, port)["state"]
-    for order_id in ("rec-jo-4410-aarhus-lager", "rec-jo-4411-aarhus-kantine"):
-        want = [c[0] for c in state["suggestions"][order_id]]
+    for order_id in ORDERS:
+        want = [c[0] for c in doc["state"]["suggestions"][order_id]]
         assert want, order_id
         url = f"{stack.urls['profiles']}/v1/job-orders/{order_id}/suggestions?limit=200"
         _wait_for(

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from schemas.citizens import (
     CitizenAvailabilityChanged,
@@ -31,7 +33,7 @@ from schemas.citizens import (
 )
 from schemas.envelope import Event
 from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted, JobOrderUpdated
-from schemas.placements import SuggestionRejected
+from schemas.placements import PlacementSuggested, SuggestionRejected, SuggestionRetracted
 from services.matching.domain.features import (
     CardProfile,
     Linker,
@@ -70,6 +72,71 @@ class Retract:
 
 Decision = Suggest | Retract
 
+# The (card, order) versions a pair's rejections hold against; None: whatever the versions
+# (a rejection of a pair with no suggestion known).
+RejectedAt = frozenset[tuple[str, str]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """What the placements topic last said about one (order, citizen) pair: the content of
+    its last `PlacementSuggested`, and whether that is still its last word (`live`), not
+    followed by a retraction or a rejection."""
+
+    live: bool
+    card_version: str
+    order_version: str
+    score: float
+    model_version: str
+    # Of the last PlacementSuggested: a retraction carries the same municipality.
+    municipality_code: str | None
+    correlation_id: uuid.UUID
+    occurred_at: datetime
+    # The last placements event about the pair (suggested, retracted or rejected).
+    last_event_id: uuid.UUID
+
+    def same_as(self, order: OrderProfile, c: Candidate, model_version: str) -> bool:
+        return (
+            self.card_version == c.card_version
+            and self.order_version == order.version
+            and self.score == c.scored.score
+            and self.model_version == model_version
+        )
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """Live on the placements topic, not held by the state: to be retracted."""
+
+    job_order_id: str
+    citizen_id: str
+    emitted: Emitted
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unannounced:
+    """Held by the state, but not live on the topic or live with other content: to be
+    suggested (again). `emitted`: what the topic last said of the pair, if anything."""
+
+    suggest: Suggest
+    emitted: Emitted | None
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    retract: list[Orphan]
+    announce: list[Unannounced]
+    # Live on the topic with the content the state holds: taken over as they are.
+    adopted: int
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "retracted": len(self.retract),
+            "suggested": len(self.announce),
+            "adopted": self.adopted,
+        }
+
 
 def suggestion_id(order_id: str, citizen_id: str) -> str:
     """One suggestion per (order, citizen) pair: re-scoring updates it, review refers to it."""
@@ -89,9 +156,12 @@ class MatchingState:
     no_consent: set[str] = field(default_factory=set)
     no_consent_for: set[tuple[str, str]] = field(default_factory=set)
     orders: dict[str, OrderProfile] = field(default_factory=dict)
-    # A pair the consultant rejected, with the card and order versions it was rejected at:
-    # it comes back only when one of them changes.
-    rejected: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    # rejected[order][citizen]: the card and order versions the consultants' rejections of
+    # the pair hold against (None: any); it comes back only at other versions. Rejections
+    # add up (one never lifts another), so any prefix of the log gives the same answer.
+    rejected: dict[str, dict[str, RejectedAt]] = field(default_factory=dict)
+    # emitted[order][citizen]: what the placements topic shows of the pair.
+    emitted: dict[str, dict[str, Emitted]] = field(default_factory=dict)
     shortlists: dict[str, dict[str, Candidate]] = field(default_factory=dict)
     suggestions: dict[str, dict[str, Candidate]] = field(default_factory=dict)
     # Derived indexes: the orders a citizen is shortlisted for, and those they are offered to.
@@ -99,6 +169,11 @@ class MatchingState:
     offered: dict[str, frozenset[str]] = field(default_factory=dict)
     # Citizens whose shortlist places changed since the last settle.
     _touched: set[str] = field(default_factory=set, repr=False)
+    # What this worker has sent about each pair and not read back yet: (event id, True for
+    # a suggestion). Bookkeeping of the live worker (see `sent`), not part of the state.
+    _in_flight: dict[tuple[str, str], tuple[uuid.UUID, bool]] = field(
+        default_factory=dict, repr=False
+    )
     # Columnar copy of the cards: ranks one order against all cards in milliseconds. Without
     # it (tests of small states), the same ranking is computed pair by pair.
     index: CardIndex | None = None
@@ -128,7 +203,11 @@ class MatchingState:
         elif isinstance(payload, ConsentGiven | ConsentWithdrawn):
             self._set_consent(payload)
         elif isinstance(payload, SuggestionRejected):
-            self._reject(payload.job_order_id, payload.citizen_id)
+            self._reject(event, payload)
+        elif isinstance(payload, PlacementSuggested):
+            self._note_suggested(event, payload)
+        elif isinstance(payload, SuggestionRetracted):
+            self._note_retracted(event, payload)
 
     def rebuild_rankings(self) -> None:
         self.shortlists, self.suggestions, self.listed, self.offered = {}, {}, {}, {}
@@ -168,13 +247,24 @@ class MatchingState:
             return self._card_left(payload.citizen_id, "consent_withdrawn")
         if isinstance(payload, SuggestionRejected):
             oid, cid = payload.job_order_id, payload.citizen_id
-            self._reject(oid, cid)
+            self._reject(event, payload)
             order = self.orders.get(oid)
             if order is None or cid not in self.shortlists.get(oid, {}):
                 return []
+            if self._admissible(self.cards[cid], order):
+                # Rejected at other versions than the card's and order's: nothing changes.
+                return []
+            before = self.suggestions.get(oid, {}).get(cid)
             self._set_shortlist(oid, self._full_shortlist(order))
-            # The consultant has decided on this one: its place goes on without a retraction.
-            return self._settle({oid}, {cid: None})
+            # The consultant has decided on this one: its place goes on without a retraction,
+            # since the rejection ends the suggestion on the topic ...
+            decisions = self._settle({oid}, {cid: None})
+            if before is not None and self._in_flight.get((oid, cid), (None, False))[1]:
+                # ... unless this worker suggested the pair again after the rejection was
+                # written (before it read it): that later suggestion must be retracted.
+                muni = order.order.municipality_code
+                decisions.append(Retract(oid, before, "no_longer_eligible", muni))
+            return decisions
         if isinstance(payload, JobOrderClosed):
             oid = payload.job_order_id
             closed = self.orders.pop(oid, None)
@@ -188,6 +278,10 @@ class MatchingState:
             self.suggestions.pop(oid, None)
             self.shortlists.pop(oid, None)
             return retracted + self._settle({oid}, {})
+        if isinstance(payload, PlacementSuggested):
+            self._note_suggested(event, payload)
+        elif isinstance(payload, SuggestionRetracted):
+            self._note_retracted(event, payload)
         return []
 
     # -- internals ---------------------------------------------------------------------------
@@ -198,8 +292,14 @@ class MatchingState:
             return False
         if (cid, order.order.employer.cvr) in self.no_consent_for:
             return False
-        rejected_at = self.rejected.get((order.job_order_id, cid))
-        return rejected_at is None or rejected_at != (card.version, order.version)
+        return not self._rejected(cid, card.version, order)
+
+    def _rejected(self, citizen_id: str, card_version: str, order: OrderProfile) -> bool:
+        of_order = self.rejected.get(order.job_order_id)
+        if not of_order or citizen_id not in of_order:
+            return False
+        at = of_order[citizen_id]
+        return at is None or (card_version, order.version) in at
 
     def _pool(self, order: OrderProfile) -> Iterable[CardProfile]:
         return (c for c in self.cards.values() if self._admissible(c, order))
@@ -226,10 +326,8 @@ class MatchingState:
         out |= {cid for cid, c in self.no_consent_for if c == cvr}
         out |= {
             cid
-            for (oid, cid), at in self.rejected.items()
-            if oid == order.job_order_id
-            and cid in self.cards
-            and at == (self.cards[cid].version, order.version)
+            for cid in self.rejected.get(order.job_order_id, {})
+            if cid in self.cards and self._rejected(cid, self.cards[cid].version, order)
         }
         return out
 
@@ -244,10 +342,72 @@ class MatchingState:
         self._touched |= {cid for cid in old.keys() | new.keys() if old.get(cid) != new.get(cid)}
         self.shortlists[oid] = new
 
-    def _reject(self, job_order_id: str, citizen_id: str) -> None:
-        card, order = self.cards.get(citizen_id), self.orders.get(job_order_id)
-        if card is not None and order is not None:
-            self.rejected[(job_order_id, citizen_id)] = (card.version, order.version)
+    # -- what the placements topic says (each pair's events are on one partition, in order) --
+
+    def _reject(self, event: Event, p: SuggestionRejected) -> None:
+        """Keyed by the pair, at the versions of the suggestion it rejects: independent of
+        which cards and orders happen to be loaded when it is read."""
+        oid, cid = p.job_order_id, p.citizen_id
+        seen = self.emitted.get(oid, {}).get(cid)
+        of_order = self.rejected.setdefault(oid, {})
+        if seen is None:
+            of_order[cid] = None
+        elif cid not in of_order:
+            of_order[cid] = frozenset({(seen.card_version, seen.order_version)})
+        elif (before := of_order[cid]) is not None:
+            of_order[cid] = before | {(seen.card_version, seen.order_version)}
+        if seen is not None:
+            self.emitted[oid][cid] = replace(seen, live=False, last_event_id=event.event_id)
+
+    def sent(self, events: Iterable[Event]) -> None:
+        """The worker sent these (decisions of `apply`, or the start-up reconciliation's):
+        until it reads them back they lie after whatever it reads next on their partition."""
+        for event in events:
+            p = event.payload
+            if isinstance(p, PlacementSuggested | SuggestionRetracted):
+                pair = (p.job_order_id, p.citizen_id)
+                self._in_flight[pair] = (event.event_id, isinstance(p, PlacementSuggested))
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def _read_back(self, event: Event, pair: tuple[str, str]) -> None:
+        mine = self._in_flight.get(pair)
+        if mine is not None and mine[0] == event.event_id:
+            del self._in_flight[pair]
+
+    def _note_suggested(self, event: Event, p: PlacementSuggested) -> None:
+        self._read_back(event, (p.job_order_id, p.citizen_id))
+        self.emitted.setdefault(p.job_order_id, {})[p.citizen_id] = Emitted(
+            live=True,
+            card_version=p.card_version,
+            order_version=p.order_version,
+            score=p.score,
+            model_version=p.model_version,
+            municipality_code=event.municipality_code,
+            correlation_id=event.correlation_id,
+            occurred_at=event.occurred_at,
+            last_event_id=event.event_id,
+        )
+
+    def _note_retracted(self, event: Event, p: SuggestionRetracted) -> None:
+        oid, cid = p.job_order_id, p.citizen_id
+        self._read_back(event, (oid, cid))
+        of_order = self.emitted.get(oid)
+        if of_order is None or cid not in of_order:
+            return
+        if p.reason == "order_closed":
+            # The order is gone: forget the pair and the order's other finished pairs (its
+            # live ones wait for their own retraction). Only the placements partition decides
+            # this, so replays forget alike.
+            del of_order[cid]
+            for other in [c for c, e in of_order.items() if not e.live]:
+                del of_order[other]
+            if not of_order:
+                del self.emitted[oid]
+            return
+        of_order[cid] = replace(of_order[cid], live=False, last_event_id=event.event_id)
 
     def _set_consent(self, payload: ConsentGiven | ConsentWithdrawn) -> bool:
         """Record a consent change; True when it can change what is suggested."""
@@ -410,6 +570,78 @@ class MatchingState:
                     decisions.append(Retract(oid, c, reason, order.order.municipality_code))
         return decisions
 
+    # -- the placements topic against the state ---------------------------------------------
+
+    def held(self) -> dict[str, list[Candidate]]:
+        """The suggestions of each open order, best first."""
+        return {
+            oid: sorted(current.values(), key=rank_key)
+            for oid, current in sorted(self.suggestions.items())
+            if oid in self.orders and current
+        }
+
+    def reconcile(self) -> Reconciliation:
+        """What to emit so that the placements topic shows exactly what the state holds:
+        retract the live suggestions it does not hold, suggest (again) those it holds that
+        the topic does not show as live or shows with other content, adopt the rest."""
+        model = self.scorer.model_version
+        held = self.held()
+        retract: list[Orphan] = []
+        announce: list[Unannounced] = []
+        adopted = 0
+        for oid, of_order in sorted(self.emitted.items()):
+            kept = self.suggestions.get(oid, {}) if oid in self.orders else {}
+            for cid, entry in sorted(of_order.items()):
+                if entry.live and cid not in kept:
+                    retract.append(Orphan(oid, cid, entry, self.why_not_held(oid, cid)))
+        for oid, ranked in held.items():
+            order = self.orders[oid]
+            of_order = self.emitted.get(oid, {})
+            for rank, c in enumerate(ranked, start=1):
+                seen = of_order.get(c.citizen_id)
+                if seen is not None and seen.live and seen.same_as(order, c, model):
+                    adopted += 1
+                else:
+                    announce.append(Unannounced(Suggest(order, c, rank), seen))
+        return Reconciliation(retract, announce, adopted)
+
+    def why_not_held(self, job_order_id: str, citizen_id: str) -> str:
+        """The retraction reason for a pair the state does not hold."""
+        order = self.orders.get(job_order_id)
+        if order is None:
+            return "order_closed"
+        card = self.cards.get(citizen_id)
+        if card is None:
+            return "no_longer_eligible"
+        if citizen_id in self.unavailable:
+            return "citizen_unavailable"
+        if citizen_id in self.no_consent or (
+            (citizen_id, order.order.employer.cvr) in self.no_consent_for
+        ):
+            return "consent_withdrawn"
+        if self._rejected(citizen_id, card.version, order):
+            return "no_longer_eligible"
+        if candidate(card, order, self.scorer) is None:
+            return "no_longer_eligible"
+        return "outranked"
+
+    def divergence(self) -> dict[str, list[str]]:
+        """Pairs where the topic (as read so far) and the state disagree: orphans (live on
+        the topic, not held), missing (held, not live) and stale (live with other content).
+        Empty once the worker has read its own output; `order|citizen` strings."""
+        rec = self.reconcile()
+        missing = [u for u in rec.announce if u.emitted is None or not u.emitted.live]
+        stale = [u for u in rec.announce if u.emitted is not None and u.emitted.live]
+
+        def pair(u: Unannounced) -> str:
+            return f"{u.suggest.order.job_order_id}|{u.suggest.candidate.citizen_id}"
+
+        return {
+            "orphans": [f"{o.job_order_id}|{o.citizen_id}" for o in rec.retract],
+            "missing": [pair(u) for u in missing],
+            "stale": [pair(u) for u in stale],
+        }
+
     # -- observation -------------------------------------------------------------------------
 
     def best_orders(self, citizen_id: str, k: int = 20) -> list[tuple[OrderProfile, Candidate]]:
@@ -447,7 +679,19 @@ class MatchingState:
             "unavailable": sorted(self.unavailable),
             "no_consent": sorted(self.no_consent),
             "no_consent_for": sorted(self.no_consent_for),
-            "rejected": sorted(f"{o}|{c}|{v[0]}|{v[1]}" for (o, c), v in self.rejected.items()),
+            "rejected": sorted(
+                f"{o}|{c}|{versions[0]}|{versions[1]}"
+                for o, of_order in self.rejected.items()
+                for c, at in of_order.items()
+                for versions in (sorted(at) if at is not None else [("*", "*")])
+            ),
+            "emitted": {
+                oid: [
+                    [cid, e.live, e.card_version, e.order_version, e.score, e.model_version]
+                    for cid, e in sorted(of_order.items())
+                ]
+                for oid, of_order in sorted(self.emitted.items())
+            },
             "orders": {oid: p.version for oid, p in sorted(self.orders.items())},
             "shortlists": listing(self.shortlists),
             "suggestions": listing(self.suggestions),

@@ -19,8 +19,15 @@ from schemas.citizens import (
 from schemas.envelope import Actor, Event, EventPayload
 from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted
 from schemas.placements import SuggestionRejected
+from services.matching.decisions import to_event
 from services.matching.domain.scoring import RuleScorer
-from services.matching.domain.state import MatchingState, Retract, Suggest, suggestion_id
+from services.matching.domain.state import (
+    Decision,
+    MatchingState,
+    Retract,
+    Suggest,
+    suggestion_id,
+)
 from services.matching.linking import TaxonomyLinker, distance_km
 
 ACTOR = Actor(role="consultant", id="t")
@@ -158,14 +165,22 @@ def test_a_worse_card_gives_its_place_to_the_next_best(
     assert kinds == [("Retract", leader), ("Suggest", other)]
 
 
+def with_output(state: MatchingState, event: Event) -> list[Decision]:
+    """Apply, then read back what the worker emitted (as it does from the placements topic)."""
+    decisions = state.apply(event)
+    for out in [to_event(d, event, state.scorer.model_version) for d in decisions]:
+        state.apply(out)
+    return decisions
+
+
 def test_rejected_pair_returns_only_after_a_material_change(
     linker: TaxonomyLinker, amina: Any, lager: Any
 ) -> None:
     state = MatchingState(linker, RuleScorer(distance_km), k=1)
     first, second = variants(amina, 2, "r")
-    state.apply(card_ev(first))
-    state.apply(card_ev(second))
-    state.apply(order_ev(lager))
+    with_output(state, card_ev(first))
+    with_output(state, card_ev(second))
+    with_output(state, order_ev(lager))
     (top,) = state.suggestions["jo-4410-aarhus-lager"]
     other = second["citizen_id"] if top == first["citizen_id"] else first["citizen_id"]
     rejected = SuggestionRejected(

@@ -1,4 +1,5 @@
-"""The embedded single-machine stack: localbucket + Tansu, redis-server, the three services.
+"""The embedded single-machine stack: Tansu on our S3 server (services.storage), redis-server,
+the three services.
 
 Each piece is a child process in its own session, so Ctrl-C reaches only this launcher,
 which then stops the services first and the stores last. Tests use the same functions to
@@ -33,6 +34,7 @@ import httpx
 from services.auth.issuer import LocalIssuer
 from services.auth.principal import Role
 from services.common.kafka import ensure_topics
+from services.storage.broker import start_s3server
 
 SERVICES = ("events", "profiles", "matching")
 TANSU_BUCKET = "tansu"
@@ -417,7 +419,7 @@ class Stack:
         if self.bootstrap is None:
             s3_port = None
             if not self.memory:
-                self.procs.append(start_localbucket(self.home / "s3", self.ports.s3, logs))
+                self.procs.append(start_s3server(self.home / "s3", self.ports.s3, logs))
                 s3_port = self.ports.s3
             bootstrap = f"127.0.0.1:{self.ports.kafka}"
             self.procs.append(

@@ -1,0 +1,3 @@
+from services.storage.s3server import main
+
+main()

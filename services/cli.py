@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from services.auth.cli import auth_app
+from services.chaos.cli import chaos_app
 from services.demo.cli import demo_app
 from services.matching.model.cli import model_app
 from services.profiles.cli import projections_app
@@ -37,6 +38,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(demo_app, name="demo")
 app.add_typer(projections_app, name="projections")
 app.add_typer(auth_app, name="auth")
+app.add_typer(chaos_app, name="chaos")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700

@@ -70,6 +70,8 @@ class Projector:
         self.live = False
         self.replays = 0
         self.positions: dict[TopicPartitionKey, int] = {}
+        # `positions` plus the batch being committed.
+        self._projected: dict[TopicPartitionKey, int] = {}
         self.highwater: dict[TopicPartitionKey, int] = {}
 
     def lag(self) -> int:
@@ -82,10 +84,14 @@ class Projector:
         return out
 
     def caught_up(self) -> bool:
-        """Every partition's end is known from a fetch, and reached."""
+        """Every partition's end is known from a fetch, and reached by what was applied or
+        is being committed. (Counting only committed positions, a projector whose every
+        fetch brings something would never be caught up: its last batch is always still
+        being committed when the next fetch reports the end.)"""
         parts = [(tp.topic, tp.partition) for tp in self._parts]
         return all(
-            tp in self.highwater and self.positions.get(tp, 0) >= self.highwater[tp] for tp in parts
+            tp in self.highwater and self._projected.get(tp, 0) >= self.highwater[tp]
+            for tp in parts
         )
 
     @property
@@ -150,6 +156,7 @@ class Projector:
         await self._flush()
         self.live = False
         self.positions = await self._store.claim()
+        self._projected = dict(self.positions)
         self.highwater = {}
         for tp in parts:
             consumer.seek(tp, self.positions.get((tp.topic, tp.partition), 0))
@@ -183,6 +190,7 @@ class Projector:
         # Redis applies this batch while the next one is fetched and projected; batches
         # still commit one at a time, in order.
         await self._flush()
+        self._projected.update(positions)
         self._pending = asyncio.create_task(self._commit(transaction, positions))
 
     async def _commit(

@@ -23,7 +23,7 @@ from schemas.registry import REGISTRY
 from schemas.topics import DEAD_LETTER, PLACEMENTS
 from services.common.deadletter import dead_letter_headers
 from services.matching.decisions import to_event
-from services.matching.recovery import Runtime
+from services.matching.recovery import Runtime, process_age
 from services.matching.replay import INPUTS
 
 log = logging.getLogger(__name__)
@@ -65,16 +65,22 @@ class Handler:
                 extra={"topic": msg.topic, "offset": msg.offset, "reason": str(exc)[:200]},
             )
             await self.dead_letter(msg, exc)
-            runtime.advance(tp, msg.offset)
+            async with runtime.lock:
+                runtime.advance(tp, msg.offset, msg.value)
             return
-        state = runtime.state
-        outputs = [to_event(d, event, state.scorer.model_version) for d in state.apply(event)]
-        state.sent(outputs)
-        runtime.advance(tp, msg.offset)
+        # Between two records only may a snapshot pickle the state (it holds the lock).
+        async with runtime.lock:
+            state = runtime.state
+            decisions = state.apply(event)
+            outputs = [to_event(d, event, state.scorer.model_version) for d in decisions]
+            state.sent(outputs)
+            runtime.advance(tp, msg.offset, msg.value, event.occurred_at)
         pending = [await self.send(out) for out in outputs]
         # Wait for the broker before the offset of the input may be committed.
         for fut in pending:
             await fut
+        if runtime.snapshots is not None:
+            runtime.snapshots.maybe(runtime)
 
 
 async def consume(
@@ -87,7 +93,11 @@ async def consume(
     stream ending while the app is not stopping, ends the process (`Runtime.fatal`)."""
     try:
         await runtime.recovered.wait()
+        # The taxonomy, which a record's unlinked text may need, loads after the recovery
+        # (not to slow it down): applying, and so the readiness, wait for it.
+        await runtime.tools_loaded.wait()
         runtime.agent_running = True
+        runtime.breakdown.setdefault("ready_at_process_age", process_age())
         async for msg in messages:
             await handle(msg)
         if not stopping():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +20,19 @@ from services.matching.domain.learned import LearnedScorer
 from services.matching.domain.scoring import RuleScorer, Scorer
 from services.matching.domain.state import MatchingState
 from services.matching.domain.vectorized import CardIndex
-from services.matching.linking import default_linker, distance_km, skill_label, skills_of
+from services.matching.linking import (
+    default_linker,
+    distance_km,
+    load_stats,
+    skill_label,
+    skills_of,
+    taxonomy,
+    use_taxonomy_cache,
+)
 from services.matching.model.registry import SHIPPED, Registry
-from services.matching.recovery import Runtime, recover
+from services.matching.recovery import Runtime, Snapshots, process_age, recover
 from services.matching.settings import MatchingSettings
+from services.matching.snapshot import SnapshotStore
 from services.matching.web import register_pages
 
 log = logging.getLogger(__name__)
@@ -32,6 +43,8 @@ class MatchingService:
     app: faust.App
     runtime: Runtime
     settings: MatchingSettings
+    # Started with the worker, before the consumer group is joined (see `Worker`).
+    early: tuple[Callable[[], Awaitable[None]], ...] = ()
 
     @property
     def state(self) -> MatchingState:
@@ -75,7 +88,8 @@ def state_factory(
     settings: MatchingSettings, scorer: Scorer | None = None
 ) -> Callable[[], MatchingState]:
     """New empty states with the worker's linker, score, k and capacity (the worker's and a
-    fresh replay's alike)."""
+    fresh replay's alike). The linker loads the taxonomy when it first links a text."""
+    use_taxonomy_cache(settings.taxonomy_cache_dir)
     linker = default_linker()
     chosen = scorer or choose_scorer(settings)[0]
 
@@ -101,30 +115,93 @@ def replay_settings() -> MatchingSettings:
 
 
 def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
+    # Interpreter start and imports, up to here.
+    breakdown: dict[str, Any] = {"bootstrap_at_process_age": process_age()}
+    started = time.monotonic()
     settings = settings or MatchingSettings()  # type: ignore[call-arg]
     configure_logging("matching", settings.log_level)
     scorer, model_info = choose_scorer(settings)
+    breakdown["settings_and_model"] = round(time.monotonic() - started, 3)
     runtime = Runtime(state_factory(settings, scorer))
+    runtime.breakdown = breakdown
+    # The taxonomy's load, whenever the linker first needs it (None: not needed yet).
+    breakdown["taxonomy"] = load_stats
+    if settings.matching_snapshots:
+        runtime.snapshots = Snapshots(
+            SnapshotStore(settings.snapshot_dir),
+            every_events=settings.matching_snapshot_every_events,
+            interval_s=settings.matching_snapshot_interval_s,
+        )
     app = create_app(settings)
     register_agents(app, runtime)
     authenticator = Authenticator.from_settings(settings, "matching")
     register_pages(app, runtime, settings.kafka_bootstrap_servers, authenticator, model_info)
+    breakdown["bootstrap"] = round(time.monotonic() - started, 3)
 
-    @app.task
+    runtime.tools_loaded.clear()
+
+    async def load_taxonomy() -> None:
+        # In a thread, once the state is recovered (the recovery loads it itself if a text
+        # it reads needs it; a snapshot carries the links of the texts seen before): the
+        # agent needs it for the first card or order whose text it has not linked yet.
+        await runtime.recovered.wait()
+        try:
+            await asyncio.to_thread(taxonomy)
+        except Exception as exc:
+            runtime.fatal("taxonomy", exc)
+        breakdown["tools_loaded_at_process_age"] = process_age()
+        runtime.tools_loaded.set()
+
     async def recover_state() -> None:
         # Retries with back-off itself; anything escaping it is a bug: exit loudly.
+        breakdown["recovery_started_at_process_age"] = process_age()
         try:
             await recover(runtime, settings.kafka_bootstrap_servers)
         except Exception as exc:
             runtime.fatal("recovery", exc)
 
-    return MatchingService(app, runtime, settings)
+    # (mode's receiver type does not accept a coroutine function, which it awaits.)
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def assigned(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        breakdown.setdefault("group_joined_at_process_age", process_age())
+
+    if runtime.snapshots is not None:
+        snapshots = runtime.snapshots
+
+        @app.timer(min(5.0, settings.matching_snapshot_interval_s))
+        async def snapshot_cadence() -> None:
+            snapshots.maybe(runtime)
+
+        @app.on_before_shutdown.connect  # type: ignore[arg-type]
+        async def final_snapshot(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+            # The consumer has stopped: what was applied since the last one is saved.
+            await snapshots.wait()
+            if snapshots.worth_on_stop(runtime):
+                await snapshots.take(runtime, "stop")
+
+    return MatchingService(app, runtime, settings, (load_taxonomy, recover_state))
+
+
+class Worker(faust.Worker):
+    """faust's worker, which also starts the service's `early` tasks as it starts. faust
+    starts app tasks (and the web server) only once the consumer group is joined, which
+    after a crash waits out the dead member's session timeout: the recovery and the
+    taxonomy load overlap that wait instead of following it."""
+
+    def __init__(self, service: MatchingService, **kwargs: Any) -> None:
+        super().__init__(service.app, **kwargs)
+        self._early = service.early
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        for start in self._early:
+            self.add_future(start())
 
 
 def run() -> None:
     service = bootstrap()
-    worker = faust.Worker(
-        service.app,
+    worker = Worker(
+        service,
         loglevel=service.settings.log_level.lower(),
         override_logging=False,
         quiet=True,

@@ -1,42 +1,207 @@
-"""Adapter from the vendored ESCO taxonomy to the domain's `Linker` protocol."""
+"""Adapter from the vendored ESCO taxonomy to the domain's `Linker` protocol.
+
+Fitting the taxonomy's text indexes takes 5-10 s on a loaded machine; the worker needs them
+only for cards and orders whose free text has no ESCO URI yet. So the linker loads the
+taxonomy on first use, and a worker that names a cache folder (`use_taxonomy_cache`, done by
+the composition root) loads a pickle of the fitted taxonomy from it (about 0.3 s), keyed by
+a hash of the reference data, the linking code and the libraries that fit it; a missing,
+stale or damaged cache is fitted again and rewritten (temporary file, fsync, rename).
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import contextlib
+import hashlib
+import itertools
+import logging
+import os
+import pickle
+import sys
+import threading
+import time
+from collections.abc import Callable
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
-from services.reference.esco import Taxonomy, load_taxonomy
+from services.reference import esco
+from services.reference.esco import DATA_DIR, Taxonomy, load_taxonomy
 from services.reference.geo import load_geo
 from services.reference.relations import load_relations
 
+log = logging.getLogger(__name__)
+
 
 class TaxonomyLinker:
-    """Links are cached per text: cards repeat the same titles and skill phrases, and a
-    TF-IDF search costs milliseconds where a dictionary hit costs nothing."""
+    """Links are memoised per text: cards repeat the same titles and skill phrases, and a
+    TF-IDF search costs milliseconds where a dictionary hit costs nothing. Built with a
+    function instead of a taxonomy, it loads the taxonomy on first use. The memo can be
+    saved and given back (`memo`, `prime`: the worker's snapshot carries it), so that a
+    restarted worker links the texts it has seen before without the taxonomy."""
 
-    def __init__(self, taxonomy: Taxonomy, cache_size: int = 65536) -> None:
-        self._taxonomy = taxonomy
-        self._occupation = lru_cache(maxsize=cache_size)(self._link_occupation)
-        self._skill = lru_cache(maxsize=cache_size)(self._link_skill)
+    def __init__(
+        self, taxonomy: Taxonomy | Callable[[], Taxonomy], cache_size: int = 65536
+    ) -> None:
+        self._get: Callable[[], Taxonomy] = (
+            taxonomy if not isinstance(taxonomy, Taxonomy) else (lambda: taxonomy)
+        )
+        self._size = cache_size
+        self._occupations: dict[tuple[str, int], tuple[tuple[str, float], ...]] = {}
+        self._skills: dict[tuple[str, int], tuple[tuple[str, float], ...]] = {}
+        self._isco: dict[str, str | None] = {}
 
-    def _link_occupation(self, text: str, top: int) -> tuple[tuple[str, float], ...]:
-        return tuple(self._taxonomy.link_occupation(text, top=top))
+    @property
+    def _taxonomy(self) -> Taxonomy:
+        return self._get()
 
-    def _link_skill(self, text: str, top: int) -> tuple[tuple[str, float], ...]:
-        return tuple(self._taxonomy.link_skill(text, top=top))
+    def _remember(self, memo: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(memo) >= self._size:  # the oldest half goes
+            for old in list(itertools.islice(memo, len(memo) // 2)):
+                del memo[old]
+        memo[key] = value
 
     def link_occupation(self, text: str, top: int = 5) -> list[tuple[str, float]]:
-        return list(self._occupation(text, top))
+        found = self._occupations.get((text, top))
+        if found is None:
+            found = tuple(self._taxonomy.link_occupation(text, top=top))
+            self._remember(self._occupations, (text, top), found)
+        return list(found)
 
     def link_skill(self, text: str, top: int = 5) -> list[tuple[str, float]]:
-        return list(self._skill(text, top))
+        found = self._skills.get((text, top))
+        if found is None:
+            found = tuple(self._taxonomy.link_skill(text, top=top))
+            self._remember(self._skills, (text, top), found)
+        return list(found)
 
     def isco_of(self, occupation_uri: str) -> str | None:
+        if occupation_uri in self._isco:
+            return self._isco[occupation_uri]
         occupation = self._taxonomy.occupation(occupation_uri)
-        return occupation.isco if occupation else None
+        isco = occupation.isco if occupation else None
+        self._remember(self._isco, occupation_uri, isco)
+        return isco
+
+    def memo(self) -> dict[str, Any]:
+        """What it has linked so far (valid for the same taxonomy only)."""
+        return {
+            "occupations": dict(self._occupations),
+            "skills": dict(self._skills),
+            "isco": dict(self._isco),
+        }
+
+    def prime(self, memo: dict[str, Any]) -> None:
+        """Take in a memo saved by `memo` (from a worker on the same taxonomy)."""
+        for key, value in memo.get("occupations", {}).items():
+            self._occupations.setdefault(key, value)
+        for key, value in memo.get("skills", {}).items():
+            self._skills.setdefault(key, value)
+        for key, value in memo.get("isco", {}).items():
+            self._isco.setdefault(key, value)
+
+
+# -- the process's taxonomy, shared by the linker and the reasons' skill labels -------------
+
+_lock = threading.Lock()
+_cache_dir: Path | None = None
+_loaded: Taxonomy | None = None
+# How the taxonomy was obtained and in how many seconds (the worker's start-up breakdown).
+load_stats: dict[str, float | str] = {}
+
+
+def taxonomy_loaded() -> bool:
+    return _loaded is not None
+
+
+def use_taxonomy_cache(directory: Path | None) -> None:
+    """Load the taxonomy of this process from a pickle under `directory` (written there the
+    first time). Takes effect if the taxonomy is not loaded yet."""
+    global _cache_dir
+    _cache_dir = directory
+
+
+def taxonomy() -> Taxonomy:
+    """The taxonomy, loaded once per process (from the cache folder when one is set)."""
+    global _loaded
+    if _loaded is None:
+        with _lock:
+            if _loaded is None:
+                started = time.monotonic()
+                if _cache_dir is None:
+                    _loaded, how = load_taxonomy(), "fitted"
+                else:
+                    _loaded, how = cached_taxonomy(_cache_dir)
+                load_stats.update(how=how, seconds=round(time.monotonic() - started, 3))
+                log.info("taxonomy loaded", extra=dict(load_stats))
+    return _loaded
+
+
+def taxonomy_key() -> str:
+    """What a fitted taxonomy depends on: the reference data, the code that fits and
+    searches it, and the versions of the libraries that do."""
+    h = hashlib.sha256()
+    code = [Path(esco.__file__), Path(esco.__file__).with_name("occupation_linker.py")]
+    for path in sorted(p for p in DATA_DIR.iterdir() if p.is_file()) + code:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in ("scikit-learn", "scipy", "numpy"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            h.update(f"{name}={metadata.version(name)}\0".encode())
+    h.update(f"python={sys.version_info[:2]}".encode())
+    return h.hexdigest()[:24]
+
+
+_CHECK = 32
+
+
+def cached_taxonomy(directory: Path) -> tuple[Taxonomy, str]:
+    """The fitted taxonomy from `directory`, or fitted now and written there; and which."""
+    path = directory / f"taxonomy-{taxonomy_key()}.pickle"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = None
+    except OSError as exc:
+        log.warning("taxonomy cache unreadable", extra={"path": str(path), "error": str(exc)})
+        data = None
+    if data is not None:
+        body, check = data[:-_CHECK], data[-_CHECK:]
+        if len(data) > _CHECK and hashlib.sha256(body).digest() == check:
+            try:
+                loaded = pickle.loads(body)
+            except Exception as exc:
+                log.warning("taxonomy cache not loaded", extra={"path": str(path)}, exc_info=exc)
+            else:
+                if isinstance(loaded, Taxonomy):
+                    return loaded, "cache"
+        else:
+            log.warning("taxonomy cache damaged: fitting again", extra={"path": str(path)})
+    fitted = esco.load_taxonomy_from(DATA_DIR)
+    try:
+        _write_atomically(path, pickle.dumps(fitted, protocol=5))
+    except OSError as exc:
+        log.warning("taxonomy cache not written", extra={"path": str(path), "error": str(exc)})
+    return fitted, "fitted"
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(body)
+        fh.write(hashlib.sha256(body).digest())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    for old in path.parent.glob("taxonomy-*.pickle"):
+        if old != path:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 def default_linker() -> TaxonomyLinker:
-    return TaxonomyLinker(load_taxonomy())
+    """A linker on the process's taxonomy, loaded on first use."""
+    return TaxonomyLinker(taxonomy)
 
 
 def distance_km(postal_a: str, postal_b: str) -> float | None:
@@ -48,6 +213,14 @@ def skills_of(occupation_uri: str) -> tuple[frozenset[str], frozenset[str]] | No
     return (profile.essential, profile.optional) if profile else None
 
 
+@cache
+def _skill_labels() -> dict[str, str]:
+    """The English skill labels alone (0.5 s, no text indexes to fit or load)."""
+    return {uri: s.label_en for uri, s in esco.read_skills(DATA_DIR / esco.SKILLS_FILE).items()}
+
+
 def skill_label(skill_uri: str) -> str | None:
-    skill = load_taxonomy().skill(skill_uri)
-    return skill.label_en if skill else None
+    if _loaded is not None:
+        skill = _loaded.skill(skill_uri)
+        return skill.label_en if skill else None
+    return _skill_labels().get(skill_uri)

@@ -33,8 +33,10 @@ def register_pages(
     @app.page("/ready")
     @open_page
     async def readiness(self: View, request: Request) -> Response:
-        """Ready: broker reachable, signing keys at hand, recovery (replay and reconciliation
-        of the placements topic) finished, the agent running and no task failed."""
+        """Ready: broker reachable, signing keys at hand, recovery (from the newest snapshot
+        or a replay, and the reconciliation of the placements topic) finished, the agent
+        running and no task failed. Also says where the recovery started and where the
+        start-up time went (`recovery.started_from`, `recovery.breakdown`)."""
         broker = await broker_reachable(bootstrap)
         keys = await authenticator.verifier.keys.ready()
         crashed = bool(app.crashed)

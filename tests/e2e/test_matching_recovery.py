@@ -8,12 +8,20 @@ The crash windows are made certain as well: before the restart, the log gets wha
 killed while sending would leave behind, a suggestion the replayed state does not hold and
 a retraction of one it does hold; the restarted worker must retract the first and announce
 the second again.
+
+Snapshots: the second kill comes after the restarted worker wrote one; the next worker
+starts from it (it says so on /ready), applies only what follows, and holds what a fresh
+replay holds. Then the newest snapshot is damaged (set aside as `.corrupt`, the worker
+starts from an older one or from offset 0), and then one is made to look as if taken from
+another log (its anchor no longer matches: set aside as `.stale`); both times the state
+still equals the fresh replay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -39,6 +47,7 @@ from services.matching.bootstrap import state_factory
 from services.matching.domain.state import MatchingState, suggestion_id
 from services.matching.replay import INPUTS, positions_from_json, replay_log
 from services.matching.settings import MatchingSettings
+from services.matching.snapshot import SnapshotStore, decode_header, encode
 from services.stack import Proc, Stack, service_env, start_service, wait_ready
 from tests.e2e.signin import User, administrator, consultant
 from tests.integration.kafka_helpers import produce_events
@@ -88,6 +97,23 @@ def _state(admin: User, port: int) -> dict[str, Any]:
     return doc
 
 
+def _ready(admin: User, port: int) -> dict[str, Any]:
+    doc: dict[str, Any] = admin.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+    return doc
+
+
+def _snapshots_taken(admin: User, port: int) -> int:
+    return int(_ready(admin, port)["snapshots"].get("taken", 0))
+
+
+def _snapshot_settled(admin: User, port: int) -> bool:
+    """The worker wrote the snapshot it takes after a recovery that read anything."""
+    ready = _ready(admin, port)
+    started = ready["recovery"]["started_from"]
+    read = started.get("tail_records", started.get("replayed_records", 0))
+    return not read or int(ready["snapshots"].get("taken", 0)) >= 1
+
+
 def _rec_cards(state: dict[str, Any]) -> int:
     return sum(1 for cid in state["state"]["cards"] if cid.startswith("cit-rec-"))
 
@@ -108,6 +134,8 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> None:
 def _matching(stack: Stack, port: int) -> Proc:
     assert stack.bootstrap and stack.redis_url
     env = service_env("matching", port, stack.bootstrap, stack.redis_url, stack.home, stack.issuer)
+    # A snapshot after each recovery; none by cadence meanwhile (the test decides).
+    env["MATCHING_SNAPSHOT_INTERVAL_S"] = "3600"
     proc = start_service("matching", env, stack.home / "logs" / "restarted")
     stack.procs.append(proc)
     wait_ready(proc, port, timeout=120)
@@ -149,6 +177,7 @@ def _fresh(stack: Stack, models: Path, stop_at: dict[str, int] | None = None) ->
         auth_issuer=stack.issuer,
         auth_jwks_url=f"{stack.issuer}/.well-known/jwks.json",
         matching_model_dir=models,
+        matching_data_dir=models.parent / "replay",
     )
     state = state_factory(settings)()
     positions = None if stop_at is None else positions_from_json(stop_at)
@@ -268,15 +297,52 @@ def test_after_sigkill_the_topic_shows_what_the_restarted_worker_holds(
     assert json.loads(json.dumps(fresh.snapshot())) == doc["state"]
     assert fresh.digest() == doc["digest"]
 
-    # Killed again once it has caught up: the next start adopts every live suggestion as it
-    # is (same suggestion ids) and appends nothing.
+    # Killed again once it has caught up and written a snapshot (after its recovery): the
+    # next start loads the snapshot, applies what follows, adopts every live suggestion as
+    # it is (same suggestion ids) and appends nothing.
+    store = SnapshotStore(stack.home / "matching" / "snapshots")
+    _wait_for(lambda: _snapshots_taken(admin, port) >= 1, 60, "a snapshot")
+    snapshot = store.files()[0]
     restarted.kill()
     again = _matching(stack, port)
     ready = admin.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+    started = ready["recovery"]["started_from"]
+    assert started["snapshot"] == snapshot.name, started
+    assert started["snapshot_records"] + started["tail_records"] <= sum(doc["positions"].values())
+    assert started["snapshot_records"] > N_CARDS
     assert ready["reconciled"] == {"retracted": 0, "suggested": 0, "adopted": len(held)}
-    assert _state(admin, port)["digest"] == doc["digest"]
+    assert _state(admin, port)["digest"] == doc["digest"] == fresh.digest()
     assert len(_log(bootstrap)) == len(records)
     assert again.alive()
+
+    # The newest snapshot damaged: set aside, the worker starts from an older one or from
+    # offset 0, and holds the same.
+    newest = store.files()[0]
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    newest.write_bytes(bytes(data))
+    again.kill()
+    again = _matching(stack, port)
+    started = _ready(admin, port)["recovery"]["started_from"]
+    assert newest.with_name(newest.name + ".corrupt").exists()
+    assert started["snapshot"] != newest.name
+    assert _state(admin, port)["digest"] == doc["digest"]
+    _wait_for(lambda: _snapshot_settled(admin, port), 60, "the snapshot after the recovery")
+
+    # A snapshot taken from another log (the broker's memory engine restarted, say): its
+    # anchor does not match the record at its position. Set aside; a replay instead.
+    for path in store.files():
+        header, body = decode_header(path.read_bytes())
+        anchors = dict.fromkeys(header.anchors, "0" * 24)
+        path.write_bytes(encode(dataclasses.replace(header, anchors=anchors), bytes(body)))
+    stale = store.files()[0]
+    again.kill()
+    again = _matching(stack, port)
+    started = _ready(admin, port)["recovery"]["started_from"]
+    assert stale.with_name(stale.name + ".stale").exists()
+    assert started["snapshot"] is None or started["snapshot"] != stale.name
+    assert _state(admin, port)["digest"] == doc["digest"]
+    assert len(_log(bootstrap)) == len(records)
 
     # What consultants see is what the restarted worker holds.
     aarhus = consultant(stack)  # the orders are copies of the Aarhus examples

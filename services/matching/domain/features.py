@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -61,7 +61,10 @@ class CardProfile:
     citizen_id: str
     version: str
     municipality_code: str
-    card: CompetenceCard
+    # The card, or its JSON (a profile loaded from the worker's snapshot): parsed when first
+    # read (`card`). Only the programme gates read it; the rest of the profile is what the
+    # score compares. `version` stands for its content in comparisons.
+    source: CompetenceCard | bytes = field(compare=False)
     skill_uris: frozenset[str]
     skill_terms: tuple[frozenset[str], ...]
     experience: tuple[Experience, ...]
@@ -73,6 +76,15 @@ class CardProfile:
     max_commute_km: float
     hours_per_week: float
     available_from: dt.date | None
+
+    @property
+    def card(self) -> CompetenceCard:
+        source = self.source
+        if isinstance(source, CompetenceCard):
+            return source
+        card = CompetenceCard.model_validate_json(source)
+        object.__setattr__(self, "source", card)
+        return card
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +140,7 @@ def card_profile(card: CompetenceCard, linker: Linker) -> CardProfile:
         citizen_id=card.citizen_id,
         version=content_version(card),
         municipality_code=card.municipality_code,
-        card=card,
+        source=card,
         skill_uris=frozenset(uris),
         skill_terms=tuple(phrases),
         experience=tuple(experience),

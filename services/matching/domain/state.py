@@ -155,6 +155,8 @@ class MatchingState:
     # Citizens who withdrew their consent for all employers, or per employer (CVR).
     no_consent: set[str] = field(default_factory=set)
     no_consent_for: set[tuple[str, str]] = field(default_factory=set)
+    # The same by employer (CVR -> citizens): what the columnar ranking leaves out per order.
+    _no_consent_by_cvr: dict[str, set[str]] = field(default_factory=dict, repr=False)
     orders: dict[str, OrderProfile] = field(default_factory=dict)
     # rejected[order][citizen]: the card and order versions the consultants' rejections of
     # the pair hold against (None: any); it comes back only at other versions. Rejections
@@ -214,6 +216,19 @@ class MatchingState:
         for order in self.orders.values():
             self._set_shortlist(order.job_order_id, self._full_shortlist(order))
         self._settle(set(self.orders), {}, announce=False)
+
+    def rerank_undated(self) -> int:
+        """Rank again every open order without a start date, without deciding anything: the
+        programme eligibility of such an order is decided on today's date
+        (`services.rules.eligibility`), so its ranking taken on another day (a snapshot, a
+        worker that ran past midnight) may differ from a replay today. Every other ranking
+        is a function of the cards and orders alone. Returns how many were ranked again."""
+        undated = sorted(oid for oid, o in self.orders.items() if o.start_date is None)
+        for oid in undated:
+            self._set_shortlist(oid, self._full_shortlist(self.orders[oid]))
+        if undated:
+            self._settle(set(undated), {}, announce=False)
+        return len(undated)
 
     # -- live processing ---------------------------------------------------------------------
 
@@ -304,17 +319,35 @@ class MatchingState:
     def _pool(self, order: OrderProfile) -> Iterable[CardProfile]:
         return (c for c in self.cards.values() if self._admissible(c, order))
 
-    def _full_shortlist(self, order: OrderProfile) -> dict[str, Candidate]:
+    def _full_shortlist(
+        self, order: OrderProfile, without: str | None = None, reuse: bool = False
+    ) -> dict[str, Candidate]:
+        """The order's exact shortlist over every admissible card (`without`: leave this
+        citizen out too, one who is being erased). `reuse`: the order is the one its current
+        shortlist was ranked against, so a listed candidate at the same card version is
+        taken as it is instead of being scored again (`candidate` is a function of the card
+        and the order; not for an order without a start date, whose eligibility is decided
+        on today's date)."""
         if self.index is None or not isinstance(self.scorer, LearnedScorer | RuleScorer):
-            ranked = top_k(order, self._pool(order), self.scorer, self.shortlist_size)
+            pool = (c for c in self._pool(order) if c.citizen_id != without)
+            ranked = top_k(order, pool, self.scorer, self.shortlist_size)
             return {c.citizen_id: c for c in ranked}
-        best = self.index.top_k_order(
-            order, self.scorer, self.shortlist_size, exclude=self._excluded(order)
-        )
+        exclude = self._excluded(order)
+        if without is not None:
+            exclude.add(without)
+        best = self.index.top_k_order(order, self.scorer, self.shortlist_size, exclude=exclude)
         # Reasons only for the few that made the list, from the same per-pair score.
+        known = (
+            self.shortlists.get(order.job_order_id, {})
+            if reuse and order.start_date is not None
+            else {}
+        )
         out = {}
         for cid, _ in best:
-            cand = candidate(self.cards[cid], order, self.scorer)
+            card = self.cards[cid]
+            cand = known.get(cid)
+            if cand is None or cand.card_version != card.version:
+                cand = candidate(card, order, self.scorer)
             if cand is not None:
                 out[cid] = cand
         return out
@@ -323,7 +356,7 @@ class MatchingState:
         """Citizens the index must leave out for this order (what `_admissible` refuses)."""
         out = self.unavailable | self.no_consent
         cvr = order.order.employer.cvr
-        out |= {cid for cid, c in self.no_consent_for if c == cvr}
+        out |= self._no_consent_by_cvr.get(cvr, set())
         out |= {
             cid
             for cid in self.rejected.get(order.job_order_id, {})
@@ -415,10 +448,16 @@ class MatchingState:
         given = isinstance(payload, ConsentGiven)
         if payload.scope == "employer" and payload.employer_cvr:
             pair = (cid, payload.employer_cvr)
+            by_cvr = self._no_consent_by_cvr
             if given:
                 self.no_consent_for.discard(pair)
+                if cid in by_cvr.get(payload.employer_cvr, ()):
+                    by_cvr[payload.employer_cvr].discard(cid)
+                    if not by_cvr[payload.employer_cvr]:
+                        del by_cvr[payload.employer_cvr]
             else:
                 self.no_consent_for.add(pair)
+                by_cvr.setdefault(payload.employer_cvr, set()).add(cid)
         elif given:
             self.no_consent.discard(cid)
         else:
@@ -510,9 +549,9 @@ class MatchingState:
             order = self.orders[oid]
             if not everywhere and card is not None and self._admissible(card, order):
                 continue
-            pool = (c for c in self._pool(order) if c.citizen_id != citizen_id)
-            ranked = top_k(order, pool, self.scorer, self.shortlist_size)
-            self._set_shortlist(oid, {c.citizen_id: c for c in ranked})
+            # The columnar ranking, as the replay ranks (pair by pair, this was most of the
+            # worker's time: a second per order at a few thousand cards).
+            self._set_shortlist(oid, self._full_shortlist(order, without=citizen_id, reuse=True))
             changed.add(oid)
         return self._settle(changed, {citizen_id: reason})
 

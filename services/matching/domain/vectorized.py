@@ -230,6 +230,14 @@ class OccupationTable:
         self._skill_ids: dict[str, int] = {}
         self._incidence: tuple[I32, I64, F64] | None = None
 
+    # Pickled (the worker's snapshot) without the function, which the loader gives back.
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "skills_of"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.skills_of = None
+
     def add(self, occ: Occupation) -> int:
         n = len(self.vocab)
         i = self.vocab.add((occ.uri, occ.isco))
@@ -311,6 +319,10 @@ class OrderTables:
     overlap: F64
 
 
+def _detached(*_: Any) -> Any:
+    raise RuntimeError("an unpickled CardIndex needs attach() before use")
+
+
 class CardIndex:
     """The cards of the matching state as columns; see the module docstring."""
 
@@ -360,6 +372,22 @@ class CardIndex:
         "wish_start": np.int32,
         "wish_count": np.uint8,
     }
+
+    # -- snapshots: pickled without the functions, which `attach` gives back -----------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("skills_of", "today")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.skills_of = _detached
+        self.today = _detached
+
+    def attach(self, skills_of: SkillsOf, today: Callable[[], dt.date]) -> None:
+        """Give an unpickled index the functions of the running worker."""
+        self.skills_of = skills_of
+        self.today = today
+        self.occ.skills_of = skills_of
 
     # -- building and maintenance ------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from schemas.placements import PlacementSuggested, SuggestionRejected, Suggestio
 from schemas.topics import CITIZENS, JOB_ORDERS, PLACEMENTS
 from services.matching.decisions import reconciliation_events, to_event
 from services.matching.domain.state import MatchingState, suggestion_id
+from services.matching.snapshot import restore_state
 
 PARTITIONS = {t.name: t.partitions for t in (CITIZENS, JOB_ORDERS, PLACEMENTS)}
 TP = tuple[str, int]
@@ -171,3 +172,27 @@ def held_pairs(state: MatchingState) -> dict[tuple[str, str], tuple[str, str, fl
 
 def live_pairs(log: Log) -> dict[tuple[str, str], tuple[str, str, float]]:
     return {pair: (p.card_version, p.order_version, p.score) for pair, p in log.live().items()}
+
+
+def restart_from_snapshot(
+    log: Log,
+    make_state: Callable[[], MatchingState],
+    body: bytes,
+    positions: dict[TP, int],
+    seed: int = 0,
+) -> tuple[MatchingState, Reader, dict[str, int], dict[TP, int]]:
+    """What the worker does on start with a snapshot (recovery.py): load it, rank the
+    undated orders again, apply every record after its positions as the agent would (in
+    some interleaving, the decisions dropped), reconcile the placements topic, then read on.
+    Also returns the ends of the log it read before reconciling."""
+    ends = log.ends()
+    state = restore_state(body, make_state)
+    state.rerank_undated()
+    for _, event in Reader(log, random.Random(seed), start=positions):
+        state.apply(event)
+    rec = state.reconcile()
+    events = reconciliation_events(rec, state.scorer.model_version, log.latest())
+    for event in events:
+        log.append(event)
+    state.sent(events)
+    return state, Reader(log, random.Random(seed + 1000), start=ends), rec.counts(), ends

@@ -80,7 +80,7 @@ def test_recovery_retries_with_back_off_until_it_succeeds(
     sleeps: list[float] = []
 
     async def flaky(
-        make: Callable[[], MatchingState], bootstrap: str, publish: Any
+        make: Callable[[], MatchingState], bootstrap: str, publish: Any, store: Any = None
     ) -> tuple[MatchingState, Replayed, dict[str, int]]:
         calls.append(asyncio.get_running_loop().time())
         if len(calls) < 3:

@@ -263,9 +263,11 @@ def start_tansu(
     log_dir: Path,
     s3_port: int | None = None,
     after_restart: Callable[[], object] | None = None,
+    advertised_port: int | None = None,
 ) -> Proc:
     """`after_restart`: what to do once a restarted broker listens (the memory engine
-    forgets its topics with the process)."""
+    forgets its topics with the process). `advertised_port`: where clients are told to
+    connect (a proxy in front of it, in fault tests)."""
     url = f"tcp://127.0.0.1:{port}"
     env: dict[str, str] = {}
     storage = "memory://tansu/"
@@ -284,7 +286,7 @@ def start_tansu(
         "--listener-url",
         url,
         "--advertised-listener-url",
-        url,
+        f"tcp://127.0.0.1:{advertised_port}" if advertised_port else url,
         "--storage-engine",
         storage,
     ]

@@ -112,6 +112,8 @@ def create_app(settings: EventsSettings, adapters: OpenAdapters = open_adapters)
                 fetch_max_wait_ms=settings.events_fetch_max_wait_ms,
             )
             store = AggregateStore(io.redis, prefix, settings.events_claim_ttl_ms)
+            # What the projector has read was written before any append from now on.
+            io.publisher.follow(lambda tp: projector.positions.get((tp.topic, tp.partition), 0))
             handlers = Handlers(io.publisher, store, live=lambda: projector.live)
             taxonomy = await asyncio.to_thread(load_taxonomy)
             ctx = CommandContext(handlers, taxonomy, load_geo())

@@ -24,7 +24,7 @@ from schemas.envelope import Actor, Event
 from services.events.commands import Decision, Key
 from services.events.errors import Conflict, Unavailable
 from services.events.projection import project
-from services.events.publisher import Position
+from services.events.publisher import Floor, Position
 from services.events.state import SuggestionState
 from services.events.store import UNCHECKED, Claimed, Loaded
 from services.projection.writes import Write
@@ -32,6 +32,9 @@ from services.projection.writes import Write
 
 class Publisher(Protocol):
     async def publish(self, event: Event) -> Position: ...
+
+    def follow(self, floor: Floor) -> None:
+        """Where in each partition to look for an append whose outcome is unknown."""
 
 
 class Aggregates(Protocol):

@@ -1,16 +1,31 @@
-"""The Kafka adapter of the events service: append one event, answer with its position."""
+"""The Kafka adapter of the events service: append one event, answer with its position.
+
+An append that fails may still have been written (the broker died after writing, before
+answering). Sending it again blindly would put it in the log twice, so the publisher reads
+the event's partition back from a position known to be before it and looks for its event id:
+found, the append succeeded; not there, it sends it again; unreadable within the budget,
+the outcome is unknown and the command fails with 503 (the client may retry: the write side
+decides again on what the log then holds). The producer itself never resends a batch the
+broker may have written (`services.common.append`).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from aiokafka.errors import KafkaError
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import BaseModel
 
-from schemas.envelope import Event
+from schemas.envelope import HEADER_EVENT_ID, Event
+from services.common.append import at_most_once, find_record, partition_for
 from services.common.kafka import make_producer
 
 log = logging.getLogger(__name__)
+
+# A position of a partition before anything appended from now on (a projector's position).
+Floor = Callable[[TopicPartition], int]
 
 
 class Position(BaseModel):
@@ -22,8 +37,19 @@ class Position(BaseModel):
 
 
 class EventPublisher:
-    def __init__(self, bootstrap: str) -> None:
-        self._producer = make_producer(bootstrap)
+    def __init__(self, bootstrap: str, *, attempts: int = 3, lookup_budget_s: float = 20.0):
+        self._bootstrap = bootstrap
+        self._producer = at_most_once(make_producer(bootstrap))
+        self._attempts = attempts
+        self._lookup_budget_s = lookup_budget_s
+        # Per partition, the end of what this publisher saw acknowledged.
+        self._acked: dict[TopicPartition, int] = {}
+        self._floor: Floor | None = None
+
+    def follow(self, floor: Floor) -> None:
+        """Where to start looking for an append whose outcome is unknown, besides what this
+        publisher saw acknowledged (e.g. the service's projector positions)."""
+        self._floor = floor
 
     async def start(self) -> None:
         await self._producer.start()
@@ -31,22 +57,24 @@ class EventPublisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def publish(self, event: Event, attempts: int = 2) -> Position:
-        """Returns once the broker has acknowledged the write (acks=all).
-
-        A failed write is tried again with the same event id: should both land, consumers
-        are idempotent. The embedded broker's S3 engine occasionally refuses a batch under
-        concurrent writes (offset race, HTTP 412 from the bucket), which a retry resolves.
-        """
-        for attempt in range(1, attempts + 1):
+    async def publish(self, event: Event) -> Position:
+        """Returns once the broker has acknowledged the write (acks=all), or once the
+        event is found in the log after a failure; raises KafkaError or TimeoutError if it
+        is not in the log and could not be appended, or if its outcome is unknown."""
+        key = event.aggregate_id.encode()
+        tp = TopicPartition(event.topic, await partition_for(self._producer, event.topic, key))
+        # Anything appended from here on lands at or after this offset.
+        start = max(self._acked.get(tp, 0), self._floor(tp) if self._floor else 0)
+        event_id = str(event.event_id).encode()
+        for attempt in range(1, self._attempts + 1):
             try:
                 meta = await self._producer.send_and_wait(
                     event.topic,
                     value=event.to_json(),
-                    key=event.aggregate_id.encode(),
+                    key=key,
+                    partition=tp.partition,
                     headers=event.headers(),
                 )
-                return Position(topic=meta.topic, partition=meta.partition, offset=meta.offset)
             except KafkaError as exc:
                 log.error(
                     "append failed",
@@ -57,6 +85,29 @@ class EventPublisher:
                         "error": repr(exc),
                     },
                 )
-                if attempt == attempts:
+                try:
+                    offset = await find_record(
+                        self._bootstrap,
+                        tp,
+                        start,
+                        HEADER_EVENT_ID,
+                        event_id,
+                        budget_s=self._lookup_budget_s,
+                    )
+                except TimeoutError as unknown:
+                    raise KafkaTimeoutError(f"outcome of the append unknown: {unknown}") from exc
+                if offset is not None:
+                    log.warning(
+                        "append had landed",
+                        extra={"event_id": str(event.event_id), "offset": offset},
+                    )
+                    return self._acknowledged(tp, offset)
+                if attempt == self._attempts:
                     raise
+                continue
+            return self._acknowledged(tp, meta.offset)
         raise AssertionError("unreachable")
+
+    def _acknowledged(self, tp: TopicPartition, offset: int) -> Position:
+        self._acked[tp] = max(self._acked.get(tp, 0), offset + 1)
+        return Position(topic=tp.topic, partition=tp.partition, offset=offset)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from schemas.envelope import Event
 from services.events import projection
 from services.events.commands import Key
-from services.events.publisher import Position
+from services.events.publisher import Floor, Position
 from services.events.state import SuggestionState, suggestion_from
 from services.events.store import UNCHECKED, Claimed, Loaded, _reads, assemble, main_key
 from services.projection.writes import Delete, HashDelete, HashSet, HashUpdate, Write, ZAdd
@@ -104,3 +104,6 @@ class MemoryLog:
             raise ConnectionError("the broker went away")
         self.events.append(event)
         return Position(topic=event.topic, partition=0, offset=len(self.events) - 1)
+
+    def follow(self, floor: Floor) -> None:
+        """Every append here has a known outcome."""

@@ -150,20 +150,27 @@ async def test_a_plain_producer_writes_twice_when_the_answer_is_lost(
     assert len(await copies(bootstrap, event)) == 2
 
 
+@contextlib.asynccontextmanager
+async def warm_publisher(bootstrap: str, lookup_budget_s: float) -> AsyncIterator[EventPublisher]:
+    """A publisher that has appended once (metadata and connections in place)."""
+    publisher = EventPublisher(bootstrap, lookup_budget_s=lookup_budget_s)
+    await publisher.start()
+    try:
+        await publisher.publish(consent_event())
+        yield publisher
+    finally:
+        await publisher.stop()
+
+
 @pytest.mark.parametrize("fault", ["lose_answer", "lose_request"])
 async def test_the_publisher_appends_once_whatever_was_lost(
     proxy: tuple[str, CuttingProxy], fault: Fault
 ) -> None:
     bootstrap, cutter = proxy
-    publisher = EventPublisher(bootstrap, lookup_budget_s=10)
-    await publisher.start()
-    try:
-        await publisher.publish(consent_event())
-        event = consent_event()
+    event = consent_event()
+    async with warm_publisher(bootstrap, lookup_budget_s=10) as publisher:
         cutter.arm(fault)
         position = await publisher.publish(event)
-    finally:
-        await publisher.stop()
     assert cutter.cut == 1
     assert await copies(bootstrap, event) == [position.offset]
 
@@ -172,16 +179,10 @@ async def test_an_append_whose_outcome_stays_unknown_fails(
     proxy: tuple[str, CuttingProxy],
 ) -> None:
     bootstrap, cutter = proxy
-    publisher = EventPublisher(bootstrap, lookup_budget_s=2)
-    await publisher.start()
-    try:
-        await publisher.publish(consent_event())
-        event = consent_event()
+    async with warm_publisher(bootstrap, lookup_budget_s=2) as publisher:
         cutter.arm("lose_answer")
-        task = asyncio.create_task(publisher.publish(event))
+        task = asyncio.create_task(publisher.publish(consent_event()))
         await cutter.was_cut.wait()
         cutter.arm("refuse_all")
         with pytest.raises(KafkaError):
             await asyncio.wait_for(task, 30)
-    finally:
-        await publisher.stop()

@@ -400,17 +400,15 @@ class Workload:
         doc = copy.deepcopy(citizen.doc)
         doc["availability"]["hours_per_week"] = self.rng.randint(15, 37)
         doc["location"]["postal_code"] = self.rng.choice(POSTAL_CODES)
-        rec = await self.command(
+        rec = await self._change_citizen(
             lane,
             "update card",
-            citizen.cid,
+            citizen,
             "PUT",
             f"/v1/competence-cards/{citizen.cid}",
             doc,
-            {202} if citizen.certain else None,
             headers={"If-Match": f'"{citizen.version}"'},
         )
-        self._after_change(citizen, rec)
         if rec.accepted:
             citizen.doc = doc
             citizen.version += 1
@@ -420,16 +418,8 @@ class Workload:
         body: dict[str, Any] = {"available": not citizen.available}
         if citizen.available:
             body["reason"] = "sygemeldt"
-        rec = await self.command(
-            lane,
-            "change availability",
-            citizen.cid,
-            "POST",
-            f"/v1/citizens/{citizen.cid}/availability",
-            body,
-            {202} if citizen.certain else None,
-        )
-        self._after_change(citizen, rec)
+        path = f"/v1/citizens/{citizen.cid}/availability"
+        rec = await self._change_citizen(lane, "change availability", citizen, "POST", path, body)
         if rec.accepted:
             citizen.available = not citizen.available
 
@@ -446,16 +436,9 @@ class Workload:
                 "scope": "employer",
                 "employer_cvr": self.rng.choice(self.rng.choice(list(self.cvrs.values()))),
             }
-        rec = await self.command(
-            lane,
-            "give consent",
-            citizen.cid,
-            "POST",
-            f"/v1/citizens/{citizen.cid}/consents",
-            body,
-            {202} if citizen.certain else None,
+        rec = await self._change_citizen(
+            lane, "give consent", citizen, "POST", f"/v1/citizens/{citizen.cid}/consents", body
         )
-        self._after_change(citizen, rec)
         if rec.accepted:
             citizen.consents.append(consent_id)
 
@@ -465,16 +448,13 @@ class Workload:
             return await self.give_consent(lane)
         citizen = self.rng.choice(citizens)
         consent_id = self.rng.choice(citizen.consents)
-        rec = await self.command(
+        rec = await self._change_citizen(
             lane,
             "withdraw consent",
-            citizen.cid,
+            citizen,
             "DELETE",
             f"/v1/citizens/{citizen.cid}/consents/{consent_id}",
-            None,
-            {202} if citizen.certain else None,
         )
-        self._after_change(citizen, rec)
         if rec.accepted:
             citizen.consents.remove(consent_id)
 
@@ -627,6 +607,22 @@ class Workload:
         """An unknown outcome, or an answer the lane did not predict: stop predicting."""
         if rec.outcome_unknown or (rec.expect is not None and rec.status not in rec.expect):
             aggregate.certain = False
+
+    async def _change_citizen(
+        self,
+        lane: int,
+        name: str,
+        citizen: Citizen,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> CommandRecord:
+        """A command on a citizen that the lane predicts accepted while it is certain."""
+        expect = {202} if citizen.certain else None
+        rec = await self.command(lane, name, citizen.cid, method, path, body, expect, headers)
+        self._after_change(citizen, rec)
+        return rec
 
     # -- readers -----------------------------------------------------------------------------
 

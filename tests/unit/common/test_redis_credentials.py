@@ -13,20 +13,8 @@ from services.common.settings import InfraSettings, redis_url_with_credentials
 
 
 @pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "REDIS_USERNAME",
-        "REDIS_PASSWORD",
-        "REDIS_PASSWORD_FILE",
-        "KAFKA_SECURITY_PROTOCOL",
-        "KAFKA_SASL_USERNAME",
-        "KAFKA_SASL_PASSWORD",
-        "KAFKA_SASL_PASSWORD_FILE",
-        "KAFKA_SSL_CAFILE",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092")
-    monkeypatch.setenv("REDIS_URL", "redis://redis:6379/0")
+def environment(infra_env: pytest.MonkeyPatch) -> None:
+    infra_env.setenv("REDIS_URL", "redis://redis:6379/0")
 
 
 def connection_kwargs(url: str) -> dict[str, object]:

@@ -14,17 +14,8 @@ from services.common.settings import InfraSettings
 
 
 @pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "REDIS_USERNAME",
-        "REDIS_PASSWORD",
-        "REDIS_PASSWORD_FILE",
-        "REDIS_MAX_CONNECTIONS",
-        "REDIS_POOL_TIMEOUT_S",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092")
-    monkeypatch.setenv("REDIS_URL", "redis://redis:6379/3")
+def environment(infra_env: pytest.MonkeyPatch) -> None:
+    infra_env.setenv("REDIS_URL", "redis://redis:6379/3")
 
 
 async def test_connect_makes_a_blocking_pool_from_the_url() -> None:

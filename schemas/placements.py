@@ -9,6 +9,7 @@ import datetime as dt
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from schemas.common import Cvr, PseudonymousId, ResourceId
 from schemas.envelope import EventPayload
@@ -69,17 +70,77 @@ class PlacementSuggested(_PlacementEvent):
     worksite_postal_code: str | None = None
 
 
+RetractionReason = Literal[
+    "outranked",
+    "no_longer_eligible",
+    "order_closed",
+    "citizen_unavailable",
+    "consent_withdrawn",
+    "erased",
+    # v2:
+    "rejected",
+    "not_held_on_restart",
+]
+
+# Each retraction reason in plain Danish and English (exported with the schema as
+# `x-labels`): what a consultant's screen or a downstream consumer shows for the code.
+RETRACTION_REASON_LABELS: dict[str, dict[str, str]] = {
+    "outranked": {
+        "da": "Andre borgere passer nu bedre til jobordren",
+        "en": "Other citizens now fit the job order better",
+    },
+    "no_longer_eligible": {
+        "da": "Borgeren opfylder ikke længere jobordrens krav",
+        "en": "The citizen no longer meets the job order's requirements",
+    },
+    "order_closed": {
+        "da": "Jobordren er lukket",
+        "en": "The job order is closed",
+    },
+    "citizen_unavailable": {
+        "da": "Borgeren er ikke til rådighed",
+        "en": "The citizen is not available",
+    },
+    "consent_withdrawn": {
+        "da": "Borgeren har trukket sit samtykke tilbage",
+        "en": "The citizen withdrew their consent",
+    },
+    "erased": {
+        "da": "Borgerens oplysninger er slettet",
+        "en": "The citizen's data was erased",
+    },
+    "rejected": {
+        "da": "En jobkonsulent har afvist matchet",
+        "en": "A job consultant rejected the match",
+    },
+    "not_held_on_restart": {
+        "da": "Matchningen har ikke længere forslaget efter en genstart",
+        "en": "Matching no longer holds the suggestion after a restart",
+    },
+}
+
+_LABELS_JSON: JsonDict = {
+    code: {"da": labels["da"], "en": labels["en"]}
+    for code, labels in RETRACTION_REASON_LABELS.items()
+}
+
+
 class SuggestionRetracted(_PlacementEvent):
+    """Matching withdrew a suggestion. Version 2 adds reasons `rejected`, `not_held_on_restart`.
+
+    `rejected`: a consultant rejected the pair, and matching withdraws a suggestion of it
+    that it sent before it read the rejection. `not_held_on_restart`: matching's start-up
+    reconciliation withdraws a suggestion that its state, rebuilt from the log, does not
+    hold. A v1 record is read as v2 unchanged (`upcast_suggestion_retracted_v1_v2`)."""
+
     event_type: ClassVar[str] = "SuggestionRetracted"
+    schema_version: ClassVar[int] = 2
     suggestion_id: str
-    reason: Literal[
-        "outranked",
-        "no_longer_eligible",
-        "order_closed",
-        "citizen_unavailable",
-        "consent_withdrawn",
-        "erased",
-    ]
+    reason: RetractionReason = Field(
+        description="Why the suggestion was withdrawn; `x-labels` gives each code in Danish "
+        "and English.",
+        json_schema_extra={"x-labels": _LABELS_JSON},
+    )
 
 
 class SuggestionAccepted(_PlacementEvent):

@@ -150,3 +150,9 @@ def upcast_placement_suggested_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     out["score"] = round(float(out.pop("score", 0)) / 100.0, 6)
     out.setdefault("model_version", "rules-1")
     return out
+
+
+@REGISTRY.upcaster("SuggestionRetracted", 1)
+def upcast_suggestion_retracted_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 only added reasons (`rejected`, `not_held_on_restart`): a v1 payload is a v2 one."""
+    return dict(payload)

@@ -4,6 +4,8 @@ The id of an output is uuid5(cause event id, suggestion, kind): the same decisio
 from the same cause yields the same id, so a repeat is recognisable as one. The start-up
 reconciliation's outputs derive theirs from the last placements event about the pair (and
 the content), so a reconciliation that is interrupted and run again emits the same events.
+Suggestion ids are the state's (`MatchingState.next_suggestion_id`): a pair suggested again
+after its suggestion was retracted or rejected is a new suggestion, with a new id.
 """
 
 from __future__ import annotations
@@ -12,12 +14,7 @@ from datetime import datetime
 
 from schemas.envelope import SYSTEM_MATCHING, Event, derived_event_id
 from schemas.placements import AppliedEligibility, PlacementSuggested, SuggestionRetracted
-from services.matching.domain.state import (
-    Decision,
-    Reconciliation,
-    Suggest,
-    suggestion_id,
-)
+from services.matching.domain.state import Decision, Reconciliation, Suggest
 
 
 def _suggested(decision: Suggest, model_version: str) -> PlacementSuggested:
@@ -25,7 +22,7 @@ def _suggested(decision: Suggest, model_version: str) -> PlacementSuggested:
     return PlacementSuggested(
         job_order_id=decision.order.job_order_id,
         citizen_id=c.citizen_id,
-        suggestion_id=suggestion_id(decision.order.job_order_id, c.citizen_id),
+        suggestion_id=decision.suggestion_id,
         score=c.scored.score,
         rank=decision.rank,
         model_version=model_version,
@@ -53,13 +50,12 @@ def to_event(decision: Decision, cause: Event, model_version: str) -> Event:
         sid = payload.suggestion_id
         municipality = decision.order.order.municipality_code
     else:
-        c = decision.candidate
-        sid = suggestion_id(decision.job_order_id, c.citizen_id)
+        sid = decision.suggestion_id
         payload = SuggestionRetracted(
             job_order_id=decision.job_order_id,
-            citizen_id=c.citizen_id,
+            citizen_id=decision.candidate.citizen_id,
             suggestion_id=sid,
-            reason=decision.reason,  # type: ignore[arg-type]
+            reason=decision.reason,
         )
         municipality = decision.municipality_code or cause.municipality_code
     return Event.new(
@@ -82,12 +78,13 @@ def reconciliation_events(rec: Reconciliation, model_version: str, now: datetime
     out: list[Event] = []
     for orphan in rec.retract:
         seen = orphan.emitted
-        sid = suggestion_id(orphan.job_order_id, orphan.citizen_id)
+        # The id the topic shows live for the pair.
+        sid = seen.suggestion_id
         retracted = SuggestionRetracted(
             job_order_id=orphan.job_order_id,
             citizen_id=orphan.citizen_id,
             suggestion_id=sid,
-            reason=orphan.reason,  # type: ignore[arg-type]
+            reason=orphan.reason,
         )
         cause = seen.last_event_id
         out.append(

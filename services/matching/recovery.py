@@ -6,9 +6,13 @@ Start-up (`recover`), retried with back-off until it succeeds:
    every input partition (citizens, job orders, placements) from the start to that end into
    a new state: either way the state is a function of the log alone;
 2. reconcile: compare what the placements topic shows as live (each pair's last word a
-   `PlacementSuggested`) with what the state holds; retract what it does not hold, suggest
-   what it holds but the topic does not show (or shows with other content), adopt the rest
-   as they are (same suggestion id, nothing emitted); wait for the broker's acks;
+   `PlacementSuggested`) with what the state holds; retract what it does not hold (with the
+   reason the log gives: order closed, citizen erased, unavailable or without consent, pair
+   rejected or no longer eligible; else `not_held_on_restart`), suggest what it holds but
+   the topic does not show (or shows with other content), adopt the rest as they are (same
+   suggestion id, nothing emitted); a pair live under an id a consultant rejected (suggested
+   again before the rejection was read) is retracted as `rejected` and suggested under a new
+   id (see `domain.state.suggestion_id`); wait for the broker's acks;
 3. hand the state to the agent, which skips every record the replay loaded (the group's
    committed offsets only say where faust starts fetching).
 A crash at any point leaves a log that the next start replays and reconciles the same way:

@@ -194,7 +194,11 @@ def _crash_leftovers(state: MatchingState) -> tuple[Pair, Pair, list[Event]]:
     outside = sorted(cid for cid in state.cards if cid.startswith("cit-rec-") and cid not in held)[
         0
     ]
-    orphan, unannounced = (oid, outside), (oid, held[0])
+    # Preferably one the killed worker did suggest, so that the retraction withdraws its id.
+    emitted = state.emitted.get(oid, {})
+    shown = [cid for cid in held if cid in emitted and emitted[cid].live]
+    orphan, unannounced = (oid, outside), (oid, (shown or held)[0])
+    shown_id = emitted[shown[0]].suggestion_id if shown else suggestion_id(*unannounced)
     muni = order.order.municipality_code
     events = [
         Event.new(
@@ -215,8 +219,10 @@ def _crash_leftovers(state: MatchingState) -> tuple[Pair, Pair, list[Event]]:
         Event.new(
             SuggestionRetracted(
                 job_order_id=oid,
-                citizen_id=held[0],
-                suggestion_id=suggestion_id(oid, held[0]),
+                citizen_id=unannounced[1],
+                # The id the topic shows live for the pair (a pair retracted and suggested
+                # again while the cards streamed in has a chained one).
+                suggestion_id=shown_id,
                 reason="outranked",
             ),
             actor=SYSTEM_MATCHING,
@@ -286,6 +292,30 @@ def test_after_sigkill_the_topic_shows_what_the_restarted_worker_holds(
     assert {pair: (p.card_version, p.score) for pair, p in live.items()} == held
     assert doc["divergence"] == {"orphans": [], "missing": [], "stale": []}
     assert orphan not in live and unannounced in live
+    # The orphan is retracted for the reason the log gives, not as `outranked`; the pair whose
+    # suggestion the leftovers retracted is suggested again as a new suggestion (a new id,
+    # to be reviewed afresh).
+    placements = [
+        REGISTRY.decode(r.value or b"")
+        for r in sorted(records, key=lambda r: (r.partition, r.offset))
+        if r.topic == PLACEMENTS.name
+    ]
+    after = [e.event_id for e in placements].index(leftovers[0].event_id)
+    reasons = {
+        e.payload.reason
+        for e in placements[after:]
+        if isinstance(e.payload, SuggestionRetracted)
+        and (e.payload.job_order_id, e.payload.citizen_id) == orphan
+    }
+    assert reasons == {replayed.why_not_held(*orphan)}
+    assert reasons <= {"not_held_on_restart", "no_longer_eligible"}
+    shown = replayed.emitted.get(unannounced[0], {}).get(unannounced[1])
+    if shown is not None:  # the retraction withdrew a suggestion: the next one is new
+        assert live[unannounced].suggestion_id == suggestion_id(
+            *unannounced, after=shown.suggestion_id
+        )
+    else:  # it named a pair never suggested: the first suggestion of the pair
+        assert live[unannounced].suggestion_id == suggestion_id(*unannounced)
     # Matching's own events are never appended twice.
     ids = Counter(
         str(REGISTRY.decode(r.value or b"").event_id) for r in records if r.topic == PLACEMENTS.name

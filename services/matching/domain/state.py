@@ -33,7 +33,12 @@ from schemas.citizens import (
 )
 from schemas.envelope import Event
 from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted, JobOrderUpdated
-from schemas.placements import PlacementSuggested, SuggestionRejected, SuggestionRetracted
+from schemas.placements import (
+    PlacementSuggested,
+    RetractionReason,
+    SuggestionRejected,
+    SuggestionRetracted,
+)
 from services.matching.domain.features import (
     CardProfile,
     Linker,
@@ -59,13 +64,18 @@ class Suggest:
     order: OrderProfile
     candidate: Candidate
     rank: int
+    # Decided by the state (`MatchingState.next_suggestion_id`): the pair's current
+    # suggestion's while it stands, a new one once it has ended.
+    suggestion_id: str
 
 
 @dataclass(frozen=True)
 class Retract:
     job_order_id: str
     candidate: Candidate
-    reason: str
+    reason: RetractionReason
+    # The id of the suggestion withdrawn (the pair's current one).
+    suggestion_id: str
     # The order's, so every event about an order carries the order's municipality.
     municipality_code: str | None = None
 
@@ -81,9 +91,11 @@ RejectedAt = frozenset[tuple[str, str]] | None
 class Emitted:
     """What the placements topic last said about one (order, citizen) pair: the content of
     its last `PlacementSuggested`, and whether that is still its last word (`live`), not
-    followed by a retraction or a rejection."""
+    followed by a retraction or a rejection of that suggestion."""
 
     live: bool
+    # The id of the last PlacementSuggested: retractions and reviews refer to it.
+    suggestion_id: str
     card_version: str
     order_version: str
     score: float
@@ -94,10 +106,20 @@ class Emitted:
     occurred_at: datetime
     # The last placements event about the pair (suggested, retracted or rejected).
     last_event_id: uuid.UUID
+    # A consultant rejected `suggestion_id`. Live and rejected: the worker suggested the pair
+    # again under that id before it read the rejection, so the review side can no longer
+    # take it up; it is withdrawn and suggested anew under a new id.
+    rejected: bool = False
+
+    @property
+    def standing(self) -> bool:
+        """Live under an id that can still be reviewed: re-scoring updates it in place."""
+        return self.live and not self.rejected
 
     def same_as(self, order: OrderProfile, c: Candidate, model_version: str) -> bool:
         return (
-            self.card_version == c.card_version
+            self.standing
+            and self.card_version == c.card_version
             and self.order_version == order.version
             and self.score == c.scored.score
             and self.model_version == model_version
@@ -111,7 +133,7 @@ class Orphan:
     job_order_id: str
     citizen_id: str
     emitted: Emitted
-    reason: str
+    reason: RetractionReason
 
 
 @dataclass(frozen=True)
@@ -138,9 +160,15 @@ class Reconciliation:
         }
 
 
-def suggestion_id(order_id: str, citizen_id: str) -> str:
-    """One suggestion per (order, citizen) pair: re-scoring updates it, review refers to it."""
-    return "sug-" + hashlib.sha256(f"{order_id}|{citizen_id}".encode()).hexdigest()[:24]
+def suggestion_id(order_id: str, citizen_id: str, after: str | None = None) -> str:
+    """The id of a suggestion of the pair: re-scoring updates a suggestion in place, review
+    refers to it. Once it has ended (retracted, or rejected by a consultant), the pair's next
+    suggestion is a new one, to be reviewed afresh: its id is chained from the id of the one
+    that ended (`after`). The first suggestion of a pair has the pair's own id (as before
+    ids were chained). So each id is a function of the pair's events on its placements
+    partition, which every replay reads in the same order."""
+    key = f"{order_id}|{citizen_id}" if after is None else f"{order_id}|{citizen_id}|{after}"
+    return "sug-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -172,8 +200,9 @@ class MatchingState:
     # Citizens whose shortlist places changed since the last settle.
     _touched: set[str] = field(default_factory=set, repr=False)
     # What this worker has sent about each pair and not read back yet: (event id, True for
-    # a suggestion). Bookkeeping of the live worker (see `sent`), not part of the state.
-    _in_flight: dict[tuple[str, str], tuple[uuid.UUID, bool]] = field(
+    # a suggestion, the suggestion id). Bookkeeping of the live worker (see `sent`), not
+    # part of the state.
+    _in_flight: dict[tuple[str, str], tuple[uuid.UUID, bool, str]] = field(
         default_factory=dict, repr=False
     )
     # Columnar copy of the cards: ranks one order against all cards in milliseconds. Without
@@ -262,23 +291,38 @@ class MatchingState:
             return self._card_left(payload.citizen_id, "consent_withdrawn")
         if isinstance(payload, SuggestionRejected):
             oid, cid = payload.job_order_id, payload.citizen_id
-            self._reject(event, payload)
+            if not self._reject(event, payload):
+                return []
             order = self.orders.get(oid)
             if order is None or cid not in self.shortlists.get(oid, {}):
                 return []
-            if self._admissible(self.cards[cid], order):
-                # Rejected at other versions than the card's and order's: nothing changes.
-                return []
             before = self.suggestions.get(oid, {}).get(cid)
+            # What this worker sent about the pair after the rejection was written (before it
+            # read it): a suggestion, which the topic shows after the rejection.
+            sent = self._in_flight.get((oid, cid))
+            later = sent[2] if sent is not None and sent[1] else None
+            muni = order.order.municipality_code
+            if self._admissible(self.cards[cid], order):
+                # Rejected at other versions than the card's and order's: the pair stays
+                # suggested, as a new suggestion. If the later one reused the rejected id
+                # (the review side holds that id as rejected), withdraw it and suggest the
+                # pair again under a new id.
+                if before is None or later != payload.suggestion_id:
+                    return []
+                rank = 1 + sorted(self.suggestions[oid].values(), key=rank_key).index(before)
+                new_id = suggestion_id(oid, cid, after=later)
+                return [
+                    Retract(oid, before, "rejected", later, muni),
+                    Suggest(order, before, rank, new_id),
+                ]
             self._set_shortlist(oid, self._full_shortlist(order))
             # The consultant has decided on this one: its place goes on without a retraction,
             # since the rejection ends the suggestion on the topic ...
             decisions = self._settle({oid}, {cid: None})
-            if before is not None and self._in_flight.get((oid, cid), (None, False))[1]:
+            if before is not None and later is not None:
                 # ... unless this worker suggested the pair again after the rejection was
                 # written (before it read it): that later suggestion must be retracted.
-                muni = order.order.municipality_code
-                decisions.append(Retract(oid, before, "no_longer_eligible", muni))
+                decisions.append(Retract(oid, before, "rejected", later, muni))
             return decisions
         if isinstance(payload, JobOrderClosed):
             oid = payload.job_order_id
@@ -288,7 +332,10 @@ class MatchingState:
             self._order_index = None
             closing = sorted(self.suggestions.get(oid, {}).values(), key=rank_key)
             muni = closed.order.municipality_code
-            retracted: list[Decision] = [Retract(oid, c, "order_closed", muni) for c in closing]
+            retracted: list[Decision] = [
+                Retract(oid, c, "order_closed", self._current_id(oid, c.citizen_id), muni)
+                for c in closing
+            ]
             self._set_shortlist(oid, {})
             self.suggestions.pop(oid, None)
             self.shortlists.pop(oid, None)
@@ -377,11 +424,16 @@ class MatchingState:
 
     # -- what the placements topic says (each pair's events are on one partition, in order) --
 
-    def _reject(self, event: Event, p: SuggestionRejected) -> None:
+    def _reject(self, event: Event, p: SuggestionRejected) -> bool:
         """Keyed by the pair, at the versions of the suggestion it rejects: independent of
-        which cards and orders happen to be loaded when it is read."""
+        which cards and orders happen to be loaded when it is read. A rejection of an
+        earlier suggestion of the pair than the topic's last (the review side decided before
+        it read that the suggestion was withdrawn and the pair suggested anew) does not touch
+        the later one, which is reviewed on its own: it is ignored (False)."""
         oid, cid = p.job_order_id, p.citizen_id
         seen = self.emitted.get(oid, {}).get(cid)
+        if seen is not None and seen.suggestion_id != p.suggestion_id:
+            return False
         of_order = self.rejected.setdefault(oid, {})
         if seen is None:
             of_order[cid] = None
@@ -390,7 +442,10 @@ class MatchingState:
         elif (before := of_order[cid]) is not None:
             of_order[cid] = before | {(seen.card_version, seen.order_version)}
         if seen is not None:
-            self.emitted[oid][cid] = replace(seen, live=False, last_event_id=event.event_id)
+            self.emitted[oid][cid] = replace(
+                seen, live=False, rejected=True, last_event_id=event.event_id
+            )
+        return True
 
     def sent(self, events: Iterable[Event]) -> None:
         """The worker sent these (decisions of `apply`, or the start-up reconciliation's):
@@ -399,7 +454,8 @@ class MatchingState:
             p = event.payload
             if isinstance(p, PlacementSuggested | SuggestionRetracted):
                 pair = (p.job_order_id, p.citizen_id)
-                self._in_flight[pair] = (event.event_id, isinstance(p, PlacementSuggested))
+                suggested = isinstance(p, PlacementSuggested)
+                self._in_flight[pair] = (event.event_id, suggested, p.suggestion_id)
 
     @property
     def in_flight(self) -> int:
@@ -412,8 +468,15 @@ class MatchingState:
 
     def _note_suggested(self, event: Event, p: PlacementSuggested) -> None:
         self._read_back(event, (p.job_order_id, p.citizen_id))
-        self.emitted.setdefault(p.job_order_id, {})[p.citizen_id] = Emitted(
+        of_order = self.emitted.setdefault(p.job_order_id, {})
+        before = of_order.get(p.citizen_id)
+        of_order[p.citizen_id] = Emitted(
             live=True,
+            suggestion_id=p.suggestion_id,
+            # The same id again after a rejection of it: still rejected on the review side.
+            rejected=(
+                before is not None and before.rejected and before.suggestion_id == p.suggestion_id
+            ),
             card_version=p.card_version,
             order_version=p.order_version,
             score=p.score,
@@ -429,6 +492,9 @@ class MatchingState:
         self._read_back(event, (oid, cid))
         of_order = self.emitted.get(oid)
         if of_order is None or cid not in of_order:
+            return
+        if p.reason != "order_closed" and of_order[cid].suggestion_id != p.suggestion_id:
+            # Of an earlier suggestion of the pair, not of the one the topic shows last.
             return
         if p.reason == "order_closed":
             # The order is gone: forget the pair and the order's other finished pairs (its
@@ -541,7 +607,9 @@ class MatchingState:
                 changed.add(oid)
         return changed
 
-    def _card_left(self, citizen_id: str, reason: str, everywhere: bool = False) -> list[Decision]:
+    def _card_left(
+        self, citizen_id: str, reason: RetractionReason, everywhere: bool = False
+    ) -> list[Decision]:
         """Take the citizen off the lists they may no longer be on (`everywhere`: erased)."""
         card = self.cards.get(citizen_id)
         changed: set[str] = set()
@@ -565,7 +633,7 @@ class MatchingState:
     def _settle(
         self,
         changed: set[str],
-        reasons: dict[str, str | None],
+        reasons: dict[str, RetractionReason | None],
         order_changed: str | None = None,
         announce: bool = True,
     ) -> list[Decision]:
@@ -596,18 +664,45 @@ class MatchingState:
             if not announce:
                 continue
             decisions += [
-                Suggest(order, c, rank)
+                Suggest(order, c, rank, self.next_suggestion_id(oid, c.citizen_id))
                 for rank, c in enumerate(ranked, start=1)
                 if oid == order_changed or old.get(c.citizen_id) != c
             ]
             kept = self.suggestions[oid]
+            muni = order.order.municipality_code
             for cid, c in sorted(old.items()):
                 if cid in kept:
                     continue
                 reason = reasons.get(cid, "outranked")
                 if reason is not None:
-                    decisions.append(Retract(oid, c, reason, order.order.municipality_code))
+                    sid = self._current_id(oid, cid)
+                    decisions.append(Retract(oid, c, reason, sid, muni))
         return decisions
+
+    # -- suggestion ids ----------------------------------------------------------------------
+
+    def _last_word(self, oid: str, cid: str, in_flight: bool = True) -> tuple[str, bool] | None:
+        """The id of the pair's last suggestion and whether it stands (live and reviewable),
+        as the topic shows it once this worker's sends are read back (`in_flight`: counting
+        them); None: the topic shows no suggestion of the pair."""
+        if in_flight and (sent := self._in_flight.get((oid, cid))) is not None:
+            return sent[2], sent[1]
+        seen = self.emitted.get(oid, {}).get(cid)
+        return None if seen is None else (seen.suggestion_id, seen.standing)
+
+    def next_suggestion_id(self, oid: str, cid: str, in_flight: bool = True) -> str:
+        """The id under which to suggest the pair: its standing suggestion's (re-scoring
+        updates it), else a new one chained from the last that ended (see `suggestion_id`)."""
+        last = self._last_word(oid, cid, in_flight)
+        if last is None:
+            return suggestion_id(oid, cid)
+        sid, standing = last
+        return sid if standing else suggestion_id(oid, cid, after=sid)
+
+    def _current_id(self, oid: str, cid: str) -> str:
+        """The id of the pair's last suggestion: what a retraction withdraws."""
+        last = self._last_word(oid, cid)
+        return suggestion_id(oid, cid) if last is None else last[0]
 
     # -- the placements topic against the state ---------------------------------------------
 
@@ -633,25 +728,36 @@ class MatchingState:
             for cid, entry in sorted(of_order.items()):
                 if entry.live and cid not in kept:
                     retract.append(Orphan(oid, cid, entry, self.why_not_held(oid, cid)))
+                elif entry.live and entry.rejected:
+                    # Held, but live under an id a consultant rejected: withdrawn, and
+                    # suggested anew below under a new id.
+                    retract.append(Orphan(oid, cid, entry, "rejected"))
         for oid, ranked in held.items():
             order = self.orders[oid]
             of_order = self.emitted.get(oid, {})
             for rank, c in enumerate(ranked, start=1):
                 seen = of_order.get(c.citizen_id)
-                if seen is not None and seen.live and seen.same_as(order, c, model):
+                if seen is not None and seen.same_as(order, c, model):
                     adopted += 1
                 else:
-                    announce.append(Unannounced(Suggest(order, c, rank), seen))
+                    sid = self.next_suggestion_id(oid, c.citizen_id, in_flight=False)
+                    announce.append(Unannounced(Suggest(order, c, rank, sid), seen))
         return Reconciliation(retract, announce, adopted)
 
-    def why_not_held(self, job_order_id: str, citizen_id: str) -> str:
-        """The retraction reason for a pair the state does not hold."""
+    def why_not_held(self, job_order_id: str, citizen_id: str) -> RetractionReason:
+        """The retraction reason for a pair the state does not hold: what the log says of
+        the pair where it says it (the order closed, the citizen erased, unavailable or
+        without consent, the pair rejected, the card no longer passing the order's filters),
+        else `not_held_on_restart`: the state rebuilt from the log does not hold it (a
+        ranking the previous worker did not get to announce in full before it stopped).
+        Only the start-up reconciliation gives that reason."""
         order = self.orders.get(job_order_id)
         if order is None:
             return "order_closed"
         card = self.cards.get(citizen_id)
         if card is None:
-            return "no_longer_eligible"
+            # A card leaves the state only when the citizen's data is erased.
+            return "erased"
         if citizen_id in self.unavailable:
             return "citizen_unavailable"
         if citizen_id in self.no_consent or (
@@ -659,10 +765,10 @@ class MatchingState:
         ):
             return "consent_withdrawn"
         if self._rejected(citizen_id, card.version, order):
-            return "no_longer_eligible"
+            return "rejected"
         if candidate(card, order, self.scorer) is None:
             return "no_longer_eligible"
-        return "outranked"
+        return "not_held_on_restart"
 
     def divergence(self) -> dict[str, list[str]]:
         """Pairs where the topic (as read so far) and the state disagree: orphans (live on
@@ -726,7 +832,16 @@ class MatchingState:
             ),
             "emitted": {
                 oid: [
-                    [cid, e.live, e.card_version, e.order_version, e.score, e.model_version]
+                    [
+                        cid,
+                        e.live,
+                        e.card_version,
+                        e.order_version,
+                        e.score,
+                        e.model_version,
+                        e.suggestion_id,
+                        e.rejected,
+                    ]
                     for cid, e in sorted(of_order.items())
                 ]
                 for oid, of_order in sorted(self.emitted.items())

@@ -14,7 +14,7 @@ from schemas.envelope import Actor, Event
 from schemas.placements import PlacementSuggested, SuggestionRejected, SuggestionRetracted
 from schemas.topics import CITIZENS, JOB_ORDERS, PLACEMENTS
 from services.matching.decisions import reconciliation_events, to_event
-from services.matching.domain.state import MatchingState, suggestion_id
+from services.matching.domain.state import MatchingState
 from services.matching.snapshot import restore_state
 
 PARTITIONS = {t.name: t.partitions for t in (CITIZENS, JOB_ORDERS, PLACEMENTS)}
@@ -43,14 +43,23 @@ class Log:
                 yield from events
 
     def live(self) -> dict[tuple[str, str], PlacementSuggested]:
-        """Each pair whose last word on the placements topic is a PlacementSuggested."""
+        """Each pair whose last word on the placements topic is a PlacementSuggested whose
+        id is neither retracted nor rejected since (as the review side sees it: by id)."""
         out: dict[tuple[str, str], PlacementSuggested] = {}
+        ended: set[str] = set()
         for event in self.placements():
             p = event.payload
             if isinstance(p, PlacementSuggested):
                 out[(p.job_order_id, p.citizen_id)] = p
+                if p.suggestion_id in ended:
+                    # Suggested again under an id a consultant rejected: no longer live.
+                    del out[(p.job_order_id, p.citizen_id)]
             elif isinstance(p, SuggestionRetracted | SuggestionRejected):
-                out.pop((p.job_order_id, p.citizen_id), None)
+                if isinstance(p, SuggestionRejected):
+                    ended.add(p.suggestion_id)
+                pair = (p.job_order_id, p.citizen_id)
+                if pair in out and out[pair].suggestion_id == p.suggestion_id:
+                    del out[pair]
         return out
 
     def event_ids(self) -> list[str]:
@@ -152,7 +161,7 @@ def reject_first_live(log: Log, reason: str = "transport") -> tuple[str, str] | 
             SuggestionRejected(
                 job_order_id=oid,
                 citizen_id=cid,
-                suggestion_id=suggestion_id(oid, cid),
+                suggestion_id=live[(oid, cid)].suggestion_id,
                 reason_code=reason,  # type: ignore[arg-type]
             ),
             actor=CONSULTANT,

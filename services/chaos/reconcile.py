@@ -145,13 +145,18 @@ def _suggestions(out: LogFacts, event: Event, first: bool) -> None:
         out.shown[pair] = out.live[pair] = p.suggestion_id
         out.suggested_at[pair] = versions
     elif isinstance(p, SuggestionRetracted):
-        out.shown.pop((p.job_order_id, p.citizen_id), None)
-        out.live.pop((p.job_order_id, p.citizen_id), None)
+        pair = (p.job_order_id, p.citizen_id)
+        # A retraction or review of an earlier suggestion of the pair than its last does not
+        # end the last (the matching state reads it so too); an order's closing ends all.
+        if p.reason == "order_closed" or out.shown.get(pair) == p.suggestion_id:
+            out.shown.pop(pair, None)
+            out.live.pop(pair, None)
     elif isinstance(p, SuggestionRejected):
         pair = (p.job_order_id, p.citizen_id)
-        out.live.pop(pair, None)
-        if pair in out.suggested_at:
-            out.rejected_at[pair] = out.suggested_at[pair]
+        if out.shown.get(pair, p.suggestion_id) == p.suggestion_id:
+            out.live.pop(pair, None)
+            if pair in out.suggested_at:
+                out.rejected_at[pair] = out.suggested_at[pair]
 
 
 def _apply(

@@ -62,11 +62,11 @@ def order(oid: str, cvr: str = "12345607") -> Event:
     return event(JobOrderPosted(job_order_id=oid, version=1, order=JobOrder.model_validate(doc)))
 
 
-def suggested(oid: str, cid: str, card_version: str = "c1") -> Event:
+def suggested(oid: str, cid: str, card_version: str = "c1", generation: int = 0) -> Event:
     payload = PlacementSuggested(
         job_order_id=oid,
         citizen_id=cid,
-        suggestion_id=f"sug-{oid}-{cid}",
+        suggestion_id=f"sug-{oid}-{cid}" + (f"-{generation}" if generation else ""),
         score=0.5,
         rank=1,
         model_version="rules-1",
@@ -76,18 +76,19 @@ def suggested(oid: str, cid: str, card_version: str = "c1") -> Event:
     return event(payload, SYSTEM_MATCHING)
 
 
-def retracted(oid: str, cid: str) -> Event:
+def retracted(oid: str, cid: str, generation: int = 0) -> Event:
+    sid = f"sug-{oid}-{cid}" + (f"-{generation}" if generation else "")
     payload = SuggestionRetracted(
-        job_order_id=oid, citizen_id=cid, suggestion_id=f"sug-{oid}-{cid}", reason="outranked"
+        job_order_id=oid, citizen_id=cid, suggestion_id=sid, reason="outranked"
     )
     return event(payload, SYSTEM_MATCHING)
 
 
-def rejected(oid: str, cid: str) -> Event:
+def rejected(oid: str, cid: str, generation: int = 0) -> Event:
     payload = SuggestionRejected(
         job_order_id=oid,
         citizen_id=cid,
-        suggestion_id=f"sug-{oid}-{cid}",
+        suggestion_id=f"sug-{oid}-{cid}" + (f"-{generation}" if generation else ""),
         reason_code="transport",
     )
     return event(payload)
@@ -269,3 +270,23 @@ def test_a_log_that_cannot_be_read_fails_the_drill_and_leaves_the_rest_unjudged(
     report.render(Console(file=out, width=120))
     assert "FAIL" in out.getvalue() and "invariants fail" in out.getvalue()
     assert json.loads(json.dumps(report.to_json()))["ok"] is False
+
+
+def test_a_review_or_retraction_of_an_earlier_suggestion_leaves_the_pair_s_last() -> None:
+    """Suggested again under a new id: a late rejection or retraction of the first id does
+    not end the second, which the worker holds."""
+    log = facts(
+        log_of(
+            suggested("jo-1", "cit-a"),
+            retracted("jo-1", "cit-a"),
+            suggested("jo-1", "cit-a", "c2", generation=1),
+            rejected("jo-1", "cit-a"),
+            retracted("jo-1", "cit-a"),
+        )
+    )
+    assert log.live == {("jo-1", "cit-a"): "sug-jo-1-cit-a-1"}
+    assert log.shown == {("jo-1", "cit-a"): "sug-jo-1-cit-a-1"}
+    ended = facts(
+        log_of(suggested("jo-1", "cit-a", generation=1), rejected("jo-1", "cit-a", generation=1))
+    )
+    assert ended.live == {}

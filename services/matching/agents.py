@@ -18,7 +18,9 @@ from typing import Any, Protocol
 import faust
 from aiokafka import TopicPartition
 
+from schemas.citizens import CompetenceCardRegistered, CompetenceCardUpdated
 from schemas.envelope import Event
+from schemas.jobs import JobOrderPosted, JobOrderUpdated
 from schemas.registry import REGISTRY
 from schemas.topics import DEAD_LETTER, PLACEMENTS
 from services.common.deadletter import dead_letter_headers
@@ -38,6 +40,10 @@ class Message(Protocol):
     key: bytes | None
     value: bytes | None
 
+
+# Records whose texts the state links to ESCO (the other records need no taxonomy: the
+# state holds what it linked, and a snapshot carries the linker's memo).
+LINKED = (CompetenceCardRegistered, CompetenceCardUpdated, JobOrderPosted, JobOrderUpdated)
 
 # Send one event; the result resolves when the broker has acknowledged it.
 Send = Callable[[Event], Awaitable[Awaitable[Any]]]
@@ -68,6 +74,9 @@ class Handler:
             async with runtime.lock:
                 runtime.advance(tp, msg.offset, msg.value)
             return
+        if not runtime.tools_loaded.is_set() and isinstance(event.payload, LINKED):
+            # Its texts are linked to ESCO: wait for the taxonomy, loading since the recovery.
+            await runtime.tools_loaded.wait()
         # Between two records only may a snapshot pickle the state (it holds the lock).
         async with runtime.lock:
             state = runtime.state
@@ -93,9 +102,6 @@ async def consume(
     stream ending while the app is not stopping, ends the process (`Runtime.fatal`)."""
     try:
         await runtime.recovered.wait()
-        # The taxonomy, which a record's unlinked text may need, loads after the recovery
-        # (not to slow it down): applying, and so the readiness, wait for it.
-        await runtime.tools_loaded.wait()
         runtime.agent_running = True
         runtime.breakdown.setdefault("ready_at_process_age", process_age())
         async for msg in messages:

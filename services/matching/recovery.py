@@ -179,19 +179,16 @@ class Runtime:
 
     @property
     def ready(self) -> bool:
-        # The agent applies records only once the taxonomy is loaded: not ready before.
-        return (
-            self.recovered.is_set()
-            and self.tools_loaded.is_set()
-            and self.agent_running
-            and not self.failed
-        )
+        # The taxonomy may still be loading (`tools_loaded`): a card or order record waits
+        # for it; the others are applied meanwhile.
+        return self.recovered.is_set() and self.agent_running and not self.failed
 
     def health(self) -> dict[str, Any]:
         return {
             "state_replayed": self.recovered.is_set(),
             "agent_running": self.agent_running,
-            # The taxonomy, loaded after the recovery: the agent applies records once it is.
+            # The taxonomy, loaded after the recovery: until it is, a card or order record
+            # waits for it (the state links their texts to ESCO).
             "tools_loaded": self.tools_loaded.is_set(),
             "reconciled": self.reconciled,
             "recovery": {

@@ -4,6 +4,7 @@ what the replay loaded, and a failure is logged and ends the process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -239,3 +240,43 @@ def test_the_agent_loop_ends_quietly_when_the_app_stops(
 
     asyncio.run(main())
     assert exits.codes == []
+
+
+def test_ready_while_the_taxonomy_loads_a_card_waits_for_it_and_other_records_do_not(
+    make_state: Callable[[], MatchingState], amina: Any, lager: Any
+) -> None:
+    async def send(event: Event) -> Awaitable[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def main() -> None:
+        runtime = Runtime(make_state, exit_process=Exits())
+        runtime.tools_loaded.clear()  # as the composition root does until it has loaded
+        runtime.hand_over(make_state(), Replayed({}, 0, 0, None), {})
+        handle = Handler(runtime, send, lambda msg, exc: asyncio.sleep(0))
+        _, bad, card = _records(amina, lager)
+        records = asyncio.Queue[Record]()
+        agent = asyncio.create_task(
+            consume(runtime, _drain(records), handle, stopping=lambda: True)
+        )
+        await records.put(bad)  # unreadable: parked without the taxonomy
+        await records.put(card)
+        await asyncio.sleep(0.05)
+        assert runtime.ready and runtime.health()["tools_loaded"] is False
+        # The unreadable record went through; the card waits for the taxonomy.
+        assert runtime.already_applied(TopicPartition(CITIZENS.name, 1), 0)
+        assert not runtime.already_applied(TopicPartition(CITIZENS.name, 1), 1)
+        runtime.tools_loaded.set()
+        await asyncio.sleep(0.05)
+        assert list(runtime.state.cards) == [amina["citizen_id"]]
+        agent.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await agent
+
+    asyncio.run(main())
+
+
+async def _drain(queue: asyncio.Queue[Record]) -> AsyncIterator[Record]:
+    while True:
+        yield await queue.get()

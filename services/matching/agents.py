@@ -23,7 +23,7 @@ from schemas.envelope import Event
 from schemas.jobs import JobOrderPosted, JobOrderUpdated
 from schemas.registry import REGISTRY
 from schemas.topics import DEAD_LETTER, PLACEMENTS
-from services.common.deadletter import dead_letter_headers
+from services.common.deadletter import dead_letter_headers, safe_key, safe_reason
 from services.matching.decisions import to_event
 from services.matching.recovery import Runtime, process_age
 from services.matching.replay import INPUTS
@@ -68,7 +68,7 @@ class Handler:
             # A record we cannot read is parked, not retried forever.
             log.warning(
                 "dead-lettered",
-                extra={"topic": msg.topic, "offset": msg.offset, "reason": str(exc)[:200]},
+                extra={"topic": msg.topic, "offset": msg.offset, "reason": safe_reason(exc)},
             )
             await self.dead_letter(msg, exc)
             async with runtime.lock:
@@ -128,15 +128,17 @@ def register_agents(app: faust.App, runtime: Runtime) -> Any:
         )
 
     async def dead_letter_send(msg: Message, exc: Exception) -> None:
+        # Without the record's bytes: they stay at their source position (see deadletter).
         fut = await dead_letter.send(
-            key=msg.key,
-            value=msg.value,
+            key=safe_key(msg.key),
+            value=None,
             headers=dead_letter_headers(
                 source_topic=msg.topic,
                 partition=msg.partition,
                 offset=msg.offset,
                 consumer="matching",
-                reason=f"{type(exc).__name__}: {exc}",
+                reason=safe_reason(exc),
+                value=msg.value,
             ),
         )
         await fut

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from schemas.envelope import Event
 from schemas.registry import REGISTRY
 from schemas.topics import DEAD_LETTER, DOMAIN_TOPICS, Topic
-from services.common.deadletter import dead_letter_headers
+from services.common.deadletter import dead_letter_headers, safe_key, safe_reason
 from services.common.kafka import make_consumer, make_producer
 from services.profiles.projections.views import project
 from services.projection.store import TopicPartitionKey, Transaction, ViewStore
@@ -179,7 +179,7 @@ class Projector:
                         writes += self._project(event)
                         self.applied += 1
                     except ValueError as exc:
-                        malformed.append((record, str(exc)))
+                        malformed.append((record, safe_reason(exc)))
                     positions[(tp.topic, tp.partition)] = record.offset + 1
             transaction = self._store.prepare(writes, positions)
             del writes
@@ -207,17 +207,22 @@ class Projector:
     async def _dead_letter(
         self, producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], reason: str
     ) -> None:
-        log.warning("dead-lettered", extra={"topic": record.topic, "offset": record.offset})
+        log.warning(
+            "dead-lettered",
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason},
+        )
+        # Without the record's bytes: they stay at their source position (see deadletter).
         await producer.send_and_wait(
             DEAD_LETTER.name,
-            key=record.key,
-            value=record.value,
+            key=safe_key(record.key),
+            value=None,
             headers=dead_letter_headers(
                 source_topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
                 consumer=self._name,
                 reason=reason,
+                value=record.value,
             ),
         )
 

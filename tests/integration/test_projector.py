@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -122,10 +125,53 @@ async def test_malformed_record_goes_to_dead_letter_and_views_survive(
         for r in await read_all(broker, DEAD_LETTER.name, DEAD_LETTER.partitions)
         if r.key == cid.encode() and dict(r.headers)["dlq_consumer"] == b"profiles"
     ]
-    assert parked and parked[-1].value == bad
+    # It points at the record and says what is wrong, without its bytes.
+    assert parked and parked[-1].value is None
     headers = dict(parked[-1].headers)
     assert b"validation error" in headers["dlq_reason"]
     assert headers["dlq_source_topic"] == CITIZENS.name.encode()
+    assert headers["dlq_value_sha256"] == hashlib.sha256(bad).hexdigest().encode()
+
+
+async def test_a_dead_letter_and_the_log_line_hold_nothing_of_the_record(
+    broker: str,
+    redis: Redis,
+    producer: AIOKafkaProducer,
+    amina: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A foreign producer's record with a CPR number as its key and in a note, and a name
+    where a version belongs: parked with field paths and error kinds only."""
+    prefix = f"jm:test-{uuid.uuid4().hex[:8]}:"
+    cpr, name = "010190-1234", "Amina Hassan Nielsen"
+    card = dict(amina, notes=f"CPR {cpr}", citizen_id=cpr)
+    bad = json.dumps(
+        {
+            "event_type": "CompetenceCardRegistered",
+            "schema_version": 1,
+            "payload": {"citizen_id": cpr, "version": name, "card": card, name: cpr},
+        }
+    ).encode()
+    await producer.send_and_wait(CITIZENS.name, bad, key=cpr.encode())
+    projector = Projector(broker, ViewStore(redis, prefix))
+    with caplog.at_level(logging.INFO):
+        await _run_until_caught_up(projector, 1)
+    parked = [
+        r
+        for r in await read_all(broker, DEAD_LETTER.name, DEAD_LETTER.partitions)
+        if dict(r.headers).get("dlq_value_sha256") == hashlib.sha256(bad).hexdigest().encode()
+        and dict(r.headers)["dlq_consumer"] == b"profiles"
+    ]
+    assert parked
+    reason = dict(parked[-1].headers)["dlq_reason"].decode()
+    assert "version: int_parsing" in reason and "?: extra_forbidden" in reason
+    everything = b"".join(
+        [parked[-1].key or b"", parked[-1].value or b""]
+        + [v for _, v in parked[-1].headers]
+        + [caplog.text.encode()]
+    )
+    for secret in (cpr, cpr.replace("-", ""), "Amina", "0101901234"):
+        assert secret.encode() not in everything, secret
 
 
 async def test_store_applies_a_batch_in_order_per_key(redis: Redis) -> None:

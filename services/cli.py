@@ -63,6 +63,19 @@ def demo_consultant(home: Path, ports: Ports) -> Callable[[str], str]:
     return token_for
 
 
+def demo_employer(home: Path, ports: Ports) -> Callable[[str], str]:
+    """Tokens of the demo employers (`demo-<cvr>`), minted with the stack's key."""
+    from services.auth.issuer import LocalIssuer
+    from services.stack import issuer_url
+
+    issuer = LocalIssuer(home, issuer_url(ports.issuer))
+
+    def token_for(cvr: str) -> str:
+        return issuer.token("employer", f"demo-{cvr}", cvr=cvr, minutes=10)
+
+    return token_for
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -72,7 +85,8 @@ def up(
     port_base: Annotated[
         int,
         typer.Option(
-            help="events=N, profiles=N+1, matching=N+2, broker=N+3, redis=N+4, s3=N+5, issuer=N+6"
+            help="events=N, profiles=N+1, matching=N+2, broker=N+3, redis=N+4, s3=N+5, "
+            "issuer=N+6, ui=N+7"
         ),
     ] = DEFAULT_PORT_BASE,
     memory: Annotated[bool, typer.Option(help="Throwaway broker and Redis (nothing kept)")] = False,
@@ -95,6 +109,7 @@ def up(
         memory=memory,
         bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
         redis_url=os.environ.get("REDIS_URL") or None,
+        with_ui=True,
     )
     # Explicit, because a launcher started in the background inherits SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -144,7 +159,17 @@ def _start(
         flush=True,
     )
     if demo:
+        from services.demo.story import load_story
+
         load_examples(stack.urls["events"], demo_consultant(stack.home, stack.ports))
+        # A worked example (accepted, presented, hired, an IGU placement with a follow-up),
+        # so that the web application has a placement and key figures to show.
+        load_story(
+            stack.urls["events"],
+            stack.urls["profiles"],
+            demo_consultant(stack.home, stack.ports),
+            demo_employer(stack.home, stack.ports),
+        )
         err.print(
             "demo: loaded 3 competence cards and 2 job orders; try "
             f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"

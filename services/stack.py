@@ -1,5 +1,5 @@
 """The embedded single-machine stack: Tansu on our S3 server (services.storage), redis-server,
-the three services.
+the three services, and (for `jobmatch up`) the web application.
 
 Each piece is a child process in its own session, so Ctrl-C reaches only this launcher,
 which then stops the services first and the stores last. Tests use the same functions to
@@ -71,6 +71,10 @@ class Ports:
     @property
     def issuer(self) -> int:
         return self.base + 6
+
+    @property
+    def ui(self) -> int:
+        return self.base + 7
 
 
 Probe = Callable[[], bool]
@@ -144,7 +148,7 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def free_port_base(count: int = 7) -> Ports:
+def free_port_base(count: int = 8) -> Ports:
     """A base with `count` consecutive free ports, as the stack lays its processes out.
 
     Picked below the ephemeral range: client sockets opened between choosing and binding
@@ -376,6 +380,36 @@ def service_env(
     return env
 
 
+def session_key(home: Path) -> str:
+    """The web application's cookie-sealing key (Fernet), kept under `home`/ui (mode 0600)
+    so that sessions survive a restart of the application."""
+    from cryptography.fernet import Fernet
+
+    path = home / "ui" / "session.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(Fernet.generate_key())
+    return path.read_text().strip()
+
+
+def ui_env(home: Path, port: int, urls: Mapping[str, str], issuer: str) -> dict[str, str]:
+    """The web application signs people in at the stack's issuer and calls the services."""
+    return {
+        **auth_env(issuer),
+        "UI_HOST": "127.0.0.1",
+        "UI_PORT": str(port),
+        "UI_EVENTS_URL": urls["events"],
+        "UI_PROFILES_URL": urls["profiles"],
+        "UI_MATCHING_URL": urls["matching"],
+        "UI_OIDC_ISSUER": issuer,
+        "UI_SESSION_KEY": session_key(home),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def start_service(
     name: str, env: Mapping[str, str], log_dir: Path, port: int | None = None
 ) -> Proc:
@@ -399,14 +433,19 @@ class Stack:
     bootstrap: str | None = None
     redis_url: str | None = None
     procs: list[Proc] = field(default_factory=list)
+    # The web application (services/ui) beside the services: `jobmatch up` runs it.
+    with_ui: bool = False
 
     @property
     def urls(self) -> dict[str, str]:
-        return {
+        urls = {
             "events": f"http://127.0.0.1:{self.ports.events}",
             "profiles": f"http://127.0.0.1:{self.ports.profiles}",
             "matching": f"http://127.0.0.1:{self.ports.matching}",
         }
+        if self.with_ui:
+            urls["ui"] = f"http://127.0.0.1:{self.ports.ui}"
+        return urls
 
     @property
     def issuer(self) -> str:
@@ -444,6 +483,10 @@ class Stack:
             env = service_env(name, port, self.bootstrap, self.redis_url, self.home, self.issuer)
             started[name] = start_service(name, env, self.home / "logs", port)
             self.procs.append(started[name])
+        if self.with_ui and names == SERVICES:
+            env = ui_env(self.home, self.ports.ui, self.urls, self.issuer)
+            started["ui"] = start_service("ui", env, self.home / "logs", self.ports.ui)
+            self.procs.append(started["ui"])
         for name, proc in started.items():
             wait_ready(proc, getattr(self.ports, name))
         return started

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from schemas.citizens import DEFAULT_SHARED_FIELDS
@@ -223,7 +224,7 @@ async def worklist(
     for doc in raw:
         if doc is None:
             continue
-        d = json.loads(doc)
+        d = orjson.loads(doc)  # 10k documents: orjson parses them ~8x faster (bench/ui_pages.py)
         if (
             (occupation_uri is None or d.get("occupation_uri") == occupation_uri)
             and (
@@ -284,6 +285,9 @@ async def employer(v: Views, cvr: str) -> dict[str, Any] | None:
                 "positions": doc["positions"],
                 "presented_candidates": len(doc["presented"]),
                 "updated_at": doc.get("updated_at"),
+                # The employer's own order as posted, and its version (If-Match of an edit).
+                "version": doc.get("version"),
+                "order": order,
             }
         )
     if not registered and not orders:
@@ -326,6 +330,7 @@ async def employer_candidates(v: Views, cvr: str, job_order_id: str | None) -> l
             {
                 "job_order_id": oid,
                 "citizen_id": cid,
+                "suggestion_id": doc.get("suggestion_id"),
                 "presented_at": doc["at"],
                 "status": review.get("status", "presented"),
                 "consent": "given" if fields is not None and card else "withdrawn",

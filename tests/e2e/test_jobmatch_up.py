@@ -114,6 +114,7 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
             "events": f"http://127.0.0.1:{ports.events}",
             "profiles": f"http://127.0.0.1:{ports.profiles}",
             "matching": f"http://127.0.0.1:{ports.matching}",
+            "ui": f"http://127.0.0.1:{ports.ui}",
         }
         suggestions = f"{urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
         # Nothing but health and readiness answers without signing in.
@@ -139,7 +140,10 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
     finally:
         code = _stop(proc)
     assert code == 0
-    stopped = (ports.events, ports.profiles, ports.matching, ports.kafka, ports.redis, ports.issuer)
+    stopped = (
+        ports.events, ports.profiles, ports.matching, ports.kafka, ports.redis, ports.issuer,
+        ports.ui,
+    )  # fmt: skip
     for port in stopped:
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)

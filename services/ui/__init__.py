@@ -1,0 +1,1 @@
+"""The web application (server-rendered pages with htmx): see docs/ui.md."""

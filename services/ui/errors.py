@@ -1,0 +1,193 @@
+"""Answers of the APIs as plain Danish (or English) messages (pure).
+
+The APIs answer refusals in English for developers ("suggestion 'sug-…' was already
+accepted"); a person reads a sentence in their language, and a field's problem next to the
+field. Unknown reasons get the general sentence of their status, never the English text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.ui.i18n import code, translate
+
+
+@dataclass
+class ApiError(Exception):
+    """An API answered with an error (or could not be reached: status 503)."""
+
+    status: int
+    detail: Any = None
+    service: str = ""
+    retry_after: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.service} answered {self.status}: {self.detail}"
+
+    def problems(self) -> list[tuple[str | None, str]]:
+        """(field, reason) pairs of the answer's detail."""
+        detail = self.detail
+        if isinstance(detail, str):
+            return [(None, detail)]
+        out: list[tuple[str | None, str]] = []
+        if isinstance(detail, list):
+            for item in detail:
+                if isinstance(item, dict):
+                    out.append((item.get("field"), str(item.get("reason", ""))))
+        return out
+
+
+@dataclass
+class Explained:
+    """A refusal as a person reads it: one message, and messages per form field."""
+
+    message: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+Rule = tuple[re.Pattern[str], Callable[[re.Match[str], str], str]]
+
+
+def _status(lang: str, value: str) -> str:
+    return code(lang, "review", value.strip())
+
+
+def _rules() -> list[Rule]:
+    def r(pattern: str, fn: Callable[[re.Match[str], str], str]) -> Rule:
+        return re.compile(pattern), fn
+
+    return [
+        r(
+            r"was already (?P<s>\w+)$",
+            lambda m, lang: translate(lang, "refusal.already", status=_status(lang, m["s"])),
+        ),
+        r(
+            r"was retracted \((?P<r>\w+)\)",
+            lambda m, lang: translate(
+                lang, "refusal.retracted", reason=code(lang, "retracted", m["r"])
+            ),
+        ),
+        r(
+            r"only an accepted suggestion can be presented; this one is (?P<s>\w+)",
+            lambda m, lang: translate(
+                lang, "refusal.present_needs_accept", status=_status(lang, m["s"])
+            ),
+        ),
+        r(r"has no consent on record", lambda m, lang: translate(lang, "refusal.no_consent")),
+        r(
+            r"the employer decides on presented candidates; this one is (?P<s>\w+)",
+            lambda m, lang: translate(
+                lang, "refusal.decide_needs_presented", status=_status(lang, m["s"])
+            ),
+        ),
+        r(
+            r"an interview is already recorded",
+            lambda m, lang: translate(lang, "refusal.interview_recorded"),
+        ),
+        r(
+            r"a placement starts after the employer hired; this one is (?P<s>\w+)",
+            lambda m, lang: translate(
+                lang, "refusal.placement_needs_hired", status=_status(lang, m["s"])
+            ),
+        ),
+        r(
+            r"job order '[^']*' is (?P<s>[\w ]+)$",
+            lambda m, lang: translate(
+                lang, "refusal.order_not_open", status=code(lang, "status", m["s"].strip())
+            ),
+        ),
+        r(
+            r"job order is at version \d+",
+            lambda m, lang: translate(lang, "refusal.order_version"),
+        ),
+        r(r"has been erased", lambda m, lang: translate(lang, "refusal.erased")),
+        r(
+            r"consent '[^']*' is already on record",
+            lambda m, lang: translate(lang, "refusal.consent_exists"),
+        ),
+        r(
+            r"placement '[^']*' has ended",
+            lambda m, lang: translate(lang, "refusal.placement_ended"),
+        ),
+        r(
+            r"has not passed its deadline",
+            lambda m, lang: translate(lang, "refusal.not_past_deadline"),
+        ),
+        r(r"IGU .*2027", lambda m, lang: translate(lang, "invalid.igu_2027")),
+        r(
+            r"application deadline lies after the start date",
+            lambda m, lang: translate(lang, "invalid.deadline_after_start"),
+        ),
+        r(
+            r"reason 'other' needs a text",
+            lambda m, lang: translate(lang, "invalid.other_needs_text"),
+        ),
+        r(r"end date lies before", lambda m, lang: translate(lang, "invalid.end_before_start")),
+        r(
+            r"follow-up cannot predate",
+            lambda m, lang: translate(lang, "invalid.follow_up_before_start"),
+        ),
+        r(
+            r"placements have started; positions cannot be fewer",
+            lambda m, lang: translate(lang, "invalid.positions_fewer"),
+        ),
+        r(
+            r"consent for one employer names its CVR",
+            lambda m, lang: translate(lang, "invalid.consent_cvr"),
+        ),
+    ]
+
+
+RULES = _rules()
+
+
+def sentence(reason: str, lang: str) -> str | None:
+    """A known refusal reason as a sentence; None when no rule knows it."""
+    for pattern, make in RULES:
+        found = pattern.search(reason)
+        if found:
+            return make(found, lang)
+    return None
+
+
+def general(status: int, lang: str) -> str:
+    key = f"api.{status}"
+    return translate(lang, key if status in (401, 403, 404, 409, 422, 429, 503) else "api.other")
+
+
+def _form_field(api_field: str | None, aliases: dict[str, str]) -> str | None:
+    """The form field an API field name ("body.requirements.danish_min_cefr") stands for."""
+    if not api_field:
+        return None
+    parts = [p for p in api_field.split(".") if p not in ("body", "query", "path")]
+    for size in range(len(parts), 0, -1):
+        name = ".".join(parts[:size])
+        if name in aliases:
+            return aliases[name]
+    return None
+
+
+def explain(error: ApiError, lang: str, aliases: dict[str, str] | None = None) -> Explained:
+    """The message to show for `error`, with field messages for the fields in `aliases`
+    (API field name -> form field name)."""
+    if error.status == 503 or error.status == 504:
+        return Explained(general(503, lang))
+    if error.status in (401, 403, 404, 429):
+        return Explained(general(error.status, lang))
+    messages: list[str] = []
+    fields: dict[str, str] = {}
+    for api_field, reason in error.problems():
+        text = sentence(reason, lang)
+        target = _form_field(api_field, aliases or {})
+        if target is not None:
+            fields.setdefault(target, text or translate(lang, "api.field_invalid"))
+        elif text is not None and text not in messages:
+            messages.append(text)
+    if not messages:
+        messages.append(
+            translate(lang, "common.fix_errors") if fields else general(error.status, lang)
+        )
+    return Explained(" ".join(messages), fields)

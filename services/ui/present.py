@@ -1,0 +1,146 @@
+"""How values from the APIs are shown to a person (pure: no I/O).
+
+Dates in the Danish way (30.11.2026), scores as probabilities (39 %), codes as words via
+the catalogue; nothing here returns markup, so the templates escape everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from services.ui.i18n import code, translate
+
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS_DA = ("jan.", "feb.", "mar.", "apr.", "maj", "jun.", "jul.", "aug.", "sep.", "okt.",
+              "nov.", "dec.")  # fmt: skip
+COPENHAGEN_OFFSET_H = 1  # CET; a month label needs no daylight-saving precision
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def _local(moment: dt.datetime) -> dt.datetime:
+    """Danish time: CET, CEST from the last Sunday of March to the last Sunday of October."""
+    utc = moment.astimezone(dt.UTC)
+    year = utc.year
+
+    def last_sunday(month: int) -> dt.datetime:
+        day = dt.datetime(year, month + 1, 1, 1, tzinfo=dt.UTC) - dt.timedelta(days=1)
+        return day - dt.timedelta(days=(day.weekday() + 1) % 7)
+
+    summer = last_sunday(3) <= utc < last_sunday(10)
+    return utc + dt.timedelta(hours=2 if summer else 1)
+
+
+def date(value: str | dt.date | None, lang: str) -> str:
+    if value is None or value == "":
+        return translate(lang, "common.unknown")
+    try:
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    if lang == "da":
+        return f"{day.day}.{day.month}.{day.year}"
+    return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
+
+
+def moment(value: str | None, lang: str) -> str:
+    """A time stamp from an event, in Danish time: 30.11.2026 kl. 16:15."""
+    parsed = parse_time(value)
+    if parsed is None:
+        return translate(lang, "common.unknown")
+    local = _local(parsed)
+    if lang == "da":
+        return f"{local.day}.{local.month}.{local.year} kl. {local:%H:%M}"
+    return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year}, {local:%H:%M}"
+
+
+def month(value: str, lang: str) -> str:
+    """YYYY-MM as "nov. 2026" / "Nov 2026"."""
+    try:
+        year, number = (int(x) for x in value.split("-"))
+    except ValueError:
+        return value
+    names = _MONTHS_DA if lang == "da" else _MONTHS_EN
+    return f"{names[number - 1]} {year}"
+
+
+def percent(value: float | None, lang: str) -> str:
+    """A share 0..1 as a whole percentage ("39 %" in Danish, "39%" in English)."""
+    if value is None:
+        return "–"
+    whole = round(float(value) * 100)
+    return f"{whole} %" if lang == "da" else f"{whole}%"
+
+
+def number(value: float | int | None, lang: str, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    text = f"{float(value):,.{digits}f}" if digits else f"{round(float(value)):,d}"
+    if lang == "da":
+        text = text.replace(",", "\u00a0").replace(".", ",")
+    return text
+
+
+def hours(value: float | int | None, lang: str) -> str:
+    if value is None:
+        return "–"
+    whole = float(value).is_integer()
+    return number(value, lang, 0 if whole else 1)
+
+
+_MISSING = re.compile(r"^(?P<kind>[a-z_]+):(?P<value>.*)$")
+_COMMUTE = re.compile(r"^(?P<km>[0-9.]+)>(?P<max>[0-9.]+)km$")
+
+
+def missing(item: str, lang: str) -> str:
+    """What a suggestion lacks ("danish_min:B1", "skill:truckkørsel") as a sentence."""
+    found = _MISSING.match(item)
+    if not found:
+        return translate(lang, "missing.other", value=item)
+    kind, value = found["kind"], found["value"]
+    if kind == "commute":
+        commute = _COMMUTE.match(value)
+        if commute:
+            return translate(lang, "missing.commute", km=commute["km"], max=commute["max"])
+    return code(lang, "missing", kind, value=value)
+
+
+def eligibility(reason: str, lang: str) -> str:
+    return code(lang, "eligibility", reason)
+
+
+def actor(doc: dict[str, Any] | None, lang: str) -> str:
+    """Who did it, as recorded in the event: role, and tenant where there is one."""
+    if not doc:
+        return translate(lang, "common.unknown")
+    role = doc.get("role")
+    if role == "system" and doc.get("id") == "matching":
+        return translate(lang, "actor.matching")
+    label = code(lang, "role", role)
+    ident = doc.get("id") or ""
+    tenant = doc.get("municipality_code") or doc.get("cvr")
+    parts = [label, ident] + ([f"({tenant})"] if tenant else [])
+    return " ".join(p for p in parts if p)
+
+
+def review_status(status: str | None, lang: str) -> str:
+    return code(lang, "review", status or "awaiting")
+
+
+def factor_width(contribution: float, largest: float, full: int = 100) -> int:
+    """The length of a factor's bar, relative to the largest factor shown."""
+    if largest <= 0:
+        return 0
+    return max(1, round(abs(contribution) / largest * full)) if contribution else 0

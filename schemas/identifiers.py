@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _CPR = re.compile(r"(?<![\d-])(\d{2})(\d{2})(\d{2})[- ]?(\d{4})(?![\d-])")
 _PHONE_DK = re.compile(
@@ -87,3 +90,33 @@ def refuse_identifiers(text: str) -> str:
     if found:
         raise ValueError(REASONS_DA[found[0].kind])
     return text
+
+
+# Keys of document fields that hold ids, codes, URIs and dates (checked by their own rules,
+# and shaped so that digits could read as a phone number: a CVR number has eight).
+_NOT_TEXT_SUFFIXES = ("_id", "uri", "cvr", "code", "country", "date", "_at", "level", "version")
+
+
+def identifiers_in(
+    doc: object, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path, Danish reason) of every free-text value in a JSON-like document that holds a
+    direct identifier (`doc`: e.g. a competence card or job order as `model_dump(mode="json")`)."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if isinstance(key, str) and key.endswith(_NOT_TEXT_SUFFIXES):
+                continue
+            out += identifiers_in(value, (*path, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            out += identifiers_in(value, (*path, index))
+    elif isinstance(doc, str):
+        found = find_identifiers(doc)
+        if found:
+            out.append((path, REASONS_DA[found[0].kind]))
+    return out
+
+
+# A free-text field of a request: refuses direct identifiers (422 naming the field).
+FreeText = Annotated[str, AfterValidator(refuse_identifiers)]

@@ -10,10 +10,12 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.citizens import CompetenceCard, SharedField
 from schemas.common import Cvr, ResourceId, SaneDate
+from schemas.identifiers import FreeText, identifiers_in
 from schemas.jobs import JobOrder
 from services.auth.access import Access
 from services.auth.principal import Principal
@@ -92,6 +94,19 @@ def _same_id(path_id: str, body_id: str, name: str) -> None:
 # -- competence cards --------------------------------------------------------------------------
 
 
+def _minimised(doc: BaseModel) -> None:
+    """422 for a card or order whose free text holds a CPR number, a phone number or an
+    e-mail address (citizens are known by pseudonymous ids; the log keeps what it is given)."""
+    found = identifiers_in(doc.model_dump(mode="json"))
+    if found:
+        raise RequestValidationError(
+            [
+                {"loc": ("body", *path), "msg": reason, "type": "direct_identifier"}
+                for path, reason in found
+            ]
+        )
+
+
 @router.post(
     "/competence-cards",
     status_code=202,
@@ -107,6 +122,7 @@ async def register_competence_card(
     already has a card gets 409: change a card with `PUT` and `If-Match`. Consultants
     register cards of their own municipality only (403)."""
     access.new_card(who, card)
+    _minimised(card)
     cmd = c.SubmitCompetenceCard(card, ctx.card_links(card))
     return await ctx.register_card(cmd, _meta(who, cid))
 
@@ -129,6 +145,7 @@ async def update_competence_card(
     """Emits `CompetenceCardUpdated` with the next version. A stale `If-Match` gets 409."""
     _same_id(citizen_id, card.citizen_id, "citizen_id")
     access.new_card(who, card)
+    _minimised(card)
     cmd = c.SubmitCompetenceCard(card, ctx.card_links(card), expected_version=version)
     return await ctx.on_citizen(
         citizen_id,
@@ -143,7 +160,7 @@ class AvailabilityBody(_Body):
     available: bool
     available_from: SaneDate | None = None
     hours_per_week: float | None = Field(default=None, gt=0, le=60)
-    reason: str | None = Field(default=None, max_length=500)
+    reason: FreeText | None = Field(default=None, max_length=500)
 
 
 @router.post(
@@ -212,7 +229,7 @@ async def withdraw_consent(
 
 
 class ErasureBody(_Body):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: FreeText | None = Field(default=None, max_length=500)
 
 
 @router.post(
@@ -256,6 +273,7 @@ async def post_job_order(
     that starts after 31 December 2027 is refused (422): the scheme ends then. Employers
     post orders of their own CVR, consultants orders in their own municipality (403)."""
     access.new_order(who, order)
+    _minimised(order)
     return await ctx.post_order(c.PostJobOrder(order, ctx.order_links(order)), _meta(who, cid))
 
 
@@ -276,6 +294,7 @@ async def update_job_order(
 ) -> Accepted:
     _same_id(job_order_id, order.job_order_id, "job_order_id")
     access.new_order(who, order)
+    _minimised(order)
     cmd = c.PostJobOrder(order, ctx.order_links(order), expected_version=version)
     return await ctx.on_order(
         job_order_id,
@@ -332,7 +351,7 @@ async def accept_suggestion(
 
 class RejectBody(_Body):
     reason_code: c.RejectionCode
-    reason_text: str | None = Field(default=None, max_length=1000)
+    reason_text: FreeText | None = Field(default=None, max_length=1000)
 
 
 @router.post(
@@ -372,7 +391,7 @@ async def present_candidate(
 
 class EmployerDecisionBody(_Body):
     decision: Literal["interview", "hired", "declined"]
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: FreeText | None = Field(default=None, max_length=1000)
 
 
 @router.post(
@@ -423,7 +442,7 @@ async def start_placement(
 class FollowUpBody(_Body):
     date: SaneDate
     status: Literal["on_track", "at_risk", "needs_action"]
-    note: str | None = Field(default=None, max_length=4000)
+    note: FreeText | None = Field(default=None, max_length=4000)
 
 
 @router.post(

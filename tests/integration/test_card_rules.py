@@ -394,3 +394,51 @@ async def test_event_records_actor_from_the_token_and_time(
     assert event.aggregate_id == card["citizen_id"]
     assert before - dt.timedelta(seconds=1) <= event.occurred_at <= after + dt.timedelta(seconds=1)
     assert event.occurred_at.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "reason"),
+    [
+        (lambda c: c.update(notes="Ring på 12 34 56 78 efter kl. 10"), "notes", "telefonnummer"),
+        (lambda c: c.update(notes="CPR: 010190-1234"), "notes", "CPR-nummer"),
+        (
+            lambda c: c["experience"][0].update(title="kok, skriv til kok@example.dk"),
+            "experience.0.title",
+            "e-mailadresse",
+        ),
+    ],
+)
+async def test_free_text_with_a_direct_identifier_is_422_naming_it(
+    events_api: httpx.AsyncClient,
+    amina: dict[str, Any],
+    mutate: Callable[[dict[str, Any]], None],
+    field: str,
+    reason: str,
+) -> None:
+    card = with_id(amina)
+    mutate(card)
+    response = await events_api.post(CARDS, json=card)
+    assert response.status_code == 422
+    [entry] = response.json()["detail"]
+    assert entry["field"] == field and reason in entry["reason"]
+    # Nothing was stored: the same card without it is the first version.
+    accepted = await events_api.post(
+        CARDS, json=with_id(amina) | {"citizen_id": card["citizen_id"]}
+    )
+    assert accepted.status_code == 202
+
+
+async def test_a_reason_with_a_phone_number_is_422(
+    events_api: httpx.AsyncClient, amina: dict[str, Any]
+) -> None:
+    card = with_id(amina)
+    assert (await events_api.post(CARDS, json=card)).status_code == 202
+    path = f"/v1/citizens/{card['citizen_id']}/availability"
+    response = await events_api.post(
+        path, json={"available": False, "reason": "syg, ring +45 12345678"}
+    )
+    assert response.status_code == 422
+    [entry] = response.json()["detail"]
+    assert entry["field"] == "reason" and "telefonnummer" in entry["reason"]
+    ok = await events_api.post(path, json={"available": False, "reason": "sygemeldt"})
+    assert ok.status_code == 202

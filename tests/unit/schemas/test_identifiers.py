@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from schemas.identifiers import find_identifiers, refuse_identifiers
+from schemas.identifiers import find_identifiers, identifiers_in, refuse_identifiers
+from services.demo import example_documents
+from services.demo.synthetic import generate
 
 
 @pytest.mark.parametrize(
@@ -47,3 +51,26 @@ def test_a_direct_identifier_is_found(text: str, kind: str) -> None:
 def test_ordinary_text_passes(text: str) -> None:
     assert find_identifiers(text) == []
     assert refuse_identifiers(text) == text
+
+
+def test_a_document_names_each_free_text_with_an_identifier_and_skips_ids_and_codes() -> None:
+    order = {
+        "job_order_id": "jo-0101-12345678",
+        "employer": {"cvr": "12345678", "name": "Lager ApS", "contact": "ring 87 65 43 21"},
+        "worksite": {"postal_code": "8200", "municipality_code": "0751"},
+        "requirements": [{"label": "truckcertifikat"}, {"label": "mail: a@b.dk"}],
+        "esco_occupation_uri": "http://data.europa.eu/esco/occupation/12345678-0000",
+    }
+    assert identifiers_in(order) == [
+        (("employer", "contact"), "må ikke indeholde et telefonnummer"),
+        (("requirements", 1, "label"), "må ikke indeholde en e-mailadresse"),
+    ]
+
+
+def test_generated_cards_and_orders_hold_no_identifier() -> None:
+    """The demo and synthetic generators' texts pass the intake check."""
+    cards, orders = example_documents()
+    history = generate(300, 60, seed=3, start=dt.date(2026, 1, 1), months=6)
+    synthetic = [d.model_dump(mode="json") for d in [*history.cards, *history.orders]]
+    for doc in [*cards, *orders, *synthetic]:
+        assert identifiers_in(doc) == [], doc

@@ -103,7 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         pages = {
             "worklist": "/worklist",
             "worklist, programme": "/worklist?programme=IGU",
-            "worklist, score+postal (full scan)": "/worklist?min_score=50&postal=82",
+            "worklist, score+postal": "/worklist?min_score=50&postal=82",
+            "worklist, postal": "/worklist?postal=8",
+            "worklist, occupation": "/worklist?occupation=lagermedarbejder",
+            "worklist, score, page 20": "/worklist?min_score=30&page=20",
             "worklist, page 40": "/worklist?page=40",
             "suggestion": f"/suggestions/{cid}/{oid}",
             "citizen": f"/citizens/{cid}",

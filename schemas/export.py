@@ -15,7 +15,7 @@ import yaml
 from schemas.envelope import HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, Event
 from schemas.envelope import EventPayload as _Payload
 from schemas.registry import REGISTRY
-from schemas.topics import CATALOGUE, DOMAIN_TOPICS
+from schemas.topics import CATALOGUE, VIEW_TOPICS
 
 SCHEMAS_DIR = Path(__file__).resolve().parent
 JSON_DIR = SCHEMAS_DIR / "json"
@@ -56,7 +56,7 @@ def asyncapi_document() -> dict[str, Any]:
     by_topic: dict[str, list[type[_Payload]]] = {}
     for model in REGISTRY.models.values():
         by_topic.setdefault(model.topic, []).append(model)
-    for topic in DOMAIN_TOPICS:
+    for topic in VIEW_TOPICS:
         channel_id = topic.name.removeprefix("jobmatch.").replace("-", "_")
         refs = {}
         for model in by_topic.get(topic.name, []):

@@ -94,6 +94,8 @@ def refuse_identifiers(text: str) -> str:
 
 # Keys of document fields that hold ids, codes, URIs and dates (checked by their own rules,
 # and shaped so that digits could read as a phone number: a CVR number has eight).
+# The employer's own identity (a company's name may carry its CVR number): not a citizen's.
+_NOT_ABOUT = frozenset({"employer"})
 _NOT_TEXT_SUFFIXES = ("_id", "uri", "cvr", "code", "country", "date", "_at", "level", "version")
 
 
@@ -105,7 +107,7 @@ def identifiers_in(
     out: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(doc, dict):
         for key, value in doc.items():
-            if isinstance(key, str) and key.endswith(_NOT_TEXT_SUFFIXES):
+            if isinstance(key, str) and (key.endswith(_NOT_TEXT_SUFFIXES) or key in _NOT_ABOUT):
                 continue
             out += identifiers_in(value, (*path, key))
     elif isinstance(doc, list):

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError, create_model
 
-from schemas import citizens, jobs, placements, reports
+from schemas import audit, citizens, jobs, placements, reports
 from schemas.envelope import HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, Event, EventPayload
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -138,6 +138,7 @@ ALL_PAYLOADS: tuple[type[EventPayload], ...] = (
     placements.PlacementEnded,
     reports.ModelEvaluated,
     reports.FairnessReported,
+    audit.PersonalDataAccessed,
 )
 
 REGISTRY = EventRegistry(ALL_PAYLOADS)

@@ -15,6 +15,8 @@ class Topic:
     key: str
     partitions: int
     description: str
+    # How long records are kept (None: for good; the domain topics are the event store).
+    retention_days: int | None = None
 
 
 CITIZENS = Topic(
@@ -42,6 +44,15 @@ REPORTS = Topic(
     1,
     "Model evaluations and fairness reports, for administrators.",
 )
+AUDIT = Topic(
+    "jobmatch.audit",
+    "citizen_id",
+    3,
+    "Who read or changed a citizen's personal data, when, by which route and with what "
+    "result (no personal content): the basis of a citizen's access request (GDPR art. 15).",
+    # At least the 6 months the access log must cover, with a margin; then it expires.
+    retention_days=400,
+)
 DEAD_LETTER = Topic(
     "jobmatch.dead-letter",
     "original key",
@@ -49,5 +60,15 @@ DEAD_LETTER = Topic(
     "Records a consumer could not decode or apply, with the reason in the headers.",
 )
 
-CATALOGUE: tuple[Topic, ...] = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, REPORTS, DEAD_LETTER)
+CATALOGUE: tuple[Topic, ...] = (
+    CITIZENS,
+    EMPLOYERS,
+    JOB_ORDERS,
+    PLACEMENTS,
+    REPORTS,
+    AUDIT,
+    DEAD_LETTER,
+)
 DOMAIN_TOPICS: tuple[Topic, ...] = (CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, REPORTS)
+# What the profiles views are built from: the domain, and the audit trail (access logs).
+VIEW_TOPICS: tuple[Topic, ...] = (*DOMAIN_TOPICS, AUDIT)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -145,6 +146,12 @@ def _start(
     with err.status("starting broker and redis"):
         stack.start_stores()
     err.print(f"broker: {stack.bootstrap}  redis: {stack.redis_url}  data: {stack.home}")
+    synthetic: Future[Any] | None = None
+    if demo:
+        from services.demo.worklist import demo_documents
+
+        # Made while the services start (a few seconds of generator work), posted below.
+        synthetic = ThreadPoolExecutor(1).submit(demo_documents)
     with err.status("starting services"):
         stack.start_services()
     for name, url in stack.urls.items():
@@ -170,8 +177,16 @@ def _start(
             demo_consultant(stack.home, stack.ports),
             demo_employer(stack.home, stack.ports),
         )
+        # Then SYNTHETIC cards and orders in Aarhus and Odense, for the worklists and the
+        # key figures (after the example, which they leave as it is: services/demo/worklist.py).
+        from services.demo.worklist import load_demo_documents
+
+        assert synthetic is not None
+        docs = synthetic.result()
+        load_demo_documents(stack.urls["events"], docs, demo_consultant(stack.home, stack.ports))
         err.print(
-            "demo: loaded 3 competence cards and 2 job orders; try "
+            f"demo: loaded 3 competence cards and 2 job orders, and {len(docs.cards)} synthetic "
+            f"cards and {len(docs.orders)} synthetic job orders in Aarhus and Odense; try "
             f"{stack.urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
         )
     print("ready", flush=True)

@@ -21,6 +21,7 @@ EMPLOYERS=jobmatch.employers
 JOB_ORDERS=jobmatch.job-orders
 PLACEMENTS=jobmatch.placements
 REPORTS=jobmatch.reports
+AUDIT=jobmatch.audit
 DEAD_LETTER=jobmatch.dead-letter
 
 secret() {
@@ -102,17 +103,20 @@ scram_user jobmatch-matching kafka_matching_password
 scram_user jobmatch-model kafka_model_password
 scram_user downstream-example kafka_downstream_password
 
-# events: appends the domain events (commands), dead-letters what its suggestion view cannot
-# read, and reads the placements (assigned partitions, no consumer group).
+# events: appends the domain events (commands) and its audit records, dead-letters what
+# its projector cannot read, and reads what it decides on (assigned partitions, no consumer
+# group): the aggregate states, and an append whose answer was lost (read back by event id).
 # shellcheck disable=SC2046
-acl jobmatch-events Write -- $(topics $CITIZENS $EMPLOYERS $JOB_ORDERS $PLACEMENTS $DEAD_LETTER)
-acl jobmatch-events Read -- --topic $PLACEMENTS
+acl jobmatch-events Write -- $(topics $CITIZENS $EMPLOYERS $JOB_ORDERS $PLACEMENTS $AUDIT $DEAD_LETTER)
+# shellcheck disable=SC2046
+acl jobmatch-events Read -- $(topics $CITIZENS $EMPLOYERS $JOB_ORDERS $PLACEMENTS)
 
-# profiles: reads every domain topic (assigned partitions, no consumer group; the same for
-# `jobmatch projections rebuild`), dead-letters what it cannot read.
+# profiles: reads every domain topic and the audit trail (assigned partitions, no consumer
+# group; the same for `jobmatch projections rebuild`), dead-letters what it cannot read, and
+# appends an audit record for every read of a citizen's data.
 # shellcheck disable=SC2046
-acl jobmatch-profiles Read -- $(topics $CITIZENS $EMPLOYERS $JOB_ORDERS $PLACEMENTS $REPORTS)
-acl jobmatch-profiles Write -- --topic $DEAD_LETTER
+acl jobmatch-profiles Read -- $(topics $CITIZENS $EMPLOYERS $JOB_ORDERS $PLACEMENTS $REPORTS $AUDIT)
+acl jobmatch-profiles Write -- --topic $DEAD_LETTER --topic $AUDIT
 
 # matching: the faust agent's group (MATCHING_GROUP_ID; the start-up replay reads its
 # committed offsets), its inputs, and the suggestions and dead letters it writes.

@@ -7,7 +7,8 @@ needs. Each topic is made with:
   count sends an aggregate's later events to another partition, out of order);
 - KAFKA_TOPIC_REPLICATION_FACTOR copies;
 - `min.insync.replicas` = KAFKA_TOPIC_MIN_INSYNC_REPLICAS, and `retention.ms` = -1: the log
-  is the event store, nothing in it may expire (a broker's default is 7 days).
+  is the event store, nothing in it may expire (a broker's default is 7 days); the audit
+  topic alone expires, after its catalogued `retention_days`.
 
 `reconcile` makes what is missing and compares every topic with what it should be; a
 mismatch is never repaired here (partitions cannot be taken away, replicas are moved with
@@ -57,13 +58,16 @@ class TopicSpec:
 
 
 def specs(settings: TopicSettings, topics: Iterable[Topic] = CATALOGUE) -> list[TopicSpec]:
-    configs = {
-        MIN_INSYNC: str(settings.kafka_topic_min_insync_replicas),
-        RETENTION_MS: "-1",
-        RETENTION_BYTES: "-1",
-    }
+    def configs(topic: Topic) -> dict[str, str]:
+        days = topic.retention_days
+        return {
+            MIN_INSYNC: str(settings.kafka_topic_min_insync_replicas),
+            RETENTION_MS: "-1" if days is None else str(days * 24 * 3600 * 1000),
+            RETENTION_BYTES: "-1",
+        }
+
     return [
-        TopicSpec(t.name, t.partitions, settings.kafka_topic_replication_factor, configs)
+        TopicSpec(t.name, t.partitions, settings.kafka_topic_replication_factor, configs(t))
         for t in topics
     ]
 

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from schemas.topics import CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS
 from services.auth.access import log_refusal
 from services.auth.fastapi import secure_app
+from services.common.audit import AuditedRoutes, AuditTrail
 from services.common.errors import install_error_handlers, unavailable
 from services.common.health import broker_check, health_router, redis_check
 from services.common.redis import connect_with
@@ -102,6 +103,7 @@ def create_app(settings: EventsSettings, adapters: OpenAdapters = open_adapters)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with adapters(settings) as io:
+            await trail.start()
             prefix = settings.redis_key_prefix
             projector = Projector(
                 settings.kafka_bootstrap_servers,
@@ -136,6 +138,7 @@ def create_app(settings: EventsSettings, adapters: OpenAdapters = open_adapters)
                 stop.set()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(asyncio.gather(*running), LIFESPAN_STOP_S)
+                await trail.stop()
 
     app = FastAPI(
         title="jobmatch events",
@@ -146,6 +149,11 @@ def create_app(settings: EventsSettings, adapters: OpenAdapters = open_adapters)
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Commands on a citizen go on the audit trail, refusals too (inside the gate: the
+    # verified principal is the actor).
+    trail = AuditTrail(settings.kafka_bootstrap_servers, "events")
+    app.add_middleware(AuditedRoutes, trail=trail)
+    app.state.audit_trail = trail
     auth = secure_app(app, settings, "events")
     broker = broker_check(settings.kafka_bootstrap_servers)
     redis = redis_check(lambda: app.state.redis)

@@ -19,6 +19,7 @@ from schemas.identifiers import FreeText, identifiers_in
 from schemas.jobs import JobOrder
 from services.auth.access import Access
 from services.auth.principal import Principal
+from services.common.audit import audit_citizens
 from services.events import access
 from services.events import commands as c
 from services.events.context import CommandContext
@@ -115,12 +116,13 @@ def _minimised(doc: BaseModel) -> None:
     responses=ERRORS,
 )
 async def register_competence_card(
-    card: CompetenceCard, ctx: Ctx, who: Consultant, cid: Correlation
+    card: CompetenceCard, request: Request, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
     """Answers 202 once the broker has `CompetenceCardRegistered` (acks=all), with the
     ESCO links of the card's titles and skills and its programme eligibility. A citizen who
     already has a card gets 409: change a card with `PUT` and `If-Match`. Consultants
     register cards of their own municipality only (403)."""
+    audit_citizens(request, [card.citizen_id])
     access.new_card(who, card)
     _minimised(card)
     cmd = c.SubmitCompetenceCard(card, ctx.card_links(card))

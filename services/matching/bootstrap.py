@@ -135,7 +135,14 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
     app = create_app(settings)
     register_agents(app, runtime)
     authenticator = Authenticator.from_settings(settings, "matching")
-    register_pages(app, runtime, settings.kafka_bootstrap_servers, authenticator, model_info)
+    register_pages(
+        app,
+        runtime,
+        settings.kafka_bootstrap_servers,
+        authenticator,
+        model_info,
+        settings.matching_model_dir,
+    )
     breakdown["bootstrap"] = round(time.monotonic() - started, 3)
 
     runtime.tools_loaded.clear()

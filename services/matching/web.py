@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -12,7 +15,42 @@ from services.auth.pages import guarded, open_page
 from services.auth.principal import Principal
 from services.common.kafka import broker_reachable
 from services.matching.domain.ranking import exposure
+from services.matching.model.registry import SHIPPED, Entry, Registry
 from services.matching.recovery import Runtime
+
+log = logging.getLogger(__name__)
+VERSION = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+def model_summary(entry: Entry, source: str, in_use: str | None) -> dict[str, Any]:
+    """A registered version as the administrators' page lists it: its metadata but the
+    feature list, where it is kept, and whether it is the one scoring now."""
+    meta = entry.metadata
+    return {
+        "version": entry.version,
+        "source": source,
+        "in_use": entry.version == in_use,
+        "approved": entry.approved,
+        "approved_by": meta.get("approved_by"),
+        "approved_at": meta.get("approved_at"),
+        "created_at": meta.get("created_at"),
+        "training_data": meta.get("training_data"),
+        "examples": meta.get("examples"),
+        "data_window": meta.get("data_window"),
+        "metrics": meta.get("metrics") or {},
+    }
+
+
+def list_models(registry: Path, in_use: str | None) -> list[dict[str, Any]]:
+    """The registry's versions and the shipped ones, newest first."""
+    found = [model_summary(e, "registry", in_use) for e in Registry(registry).entries()]
+    known = {m["version"] for m in found}
+    found += [
+        model_summary(e, "shipped", in_use)
+        for e in Registry(SHIPPED).entries()
+        if e.version not in known
+    ]
+    return sorted(found, key=lambda m: m["version"], reverse=True)
 
 
 def register_pages(
@@ -21,6 +59,7 @@ def register_pages(
     bootstrap: str,
     authenticator: Authenticator,
     model: dict[str, Any] | None = None,
+    registry: Path | None = None,
 ) -> None:
     """Health and readiness are open; the rest needs a token (see docs/security.md)."""
 
@@ -112,3 +151,39 @@ def register_pages(
         must give the same digest. `divergence`: pairs where the placements topic, as read
         so far, and the state disagree (empty once the worker has read its own output)."""
         return self.json(runtime.snapshot())
+
+    @app.page("/v1/models")
+    @guarded(authenticator, "administrator")
+    async def models(self: View, request: Request, who: Principal) -> Response:
+        """The model versions (the registry's and the shipped ones), newest first, with
+        their evaluation metrics, whether approved (by whom, when) and which one scores
+        now (`in_use`: the newest approved at the worker's start)."""
+        in_use = (model or {}).get("version")
+        listed = list_models(registry, in_use) if registry is not None else []
+        return self.json({"in_use": model or {}, "models": listed})
+
+    @app.page("/v1/models/{version}/approve")
+    class ApproveModel(View):
+        """POST: approve a version of the registry, recording the verified caller and the
+        time (as `jobmatch model approve VERSION` does). The worker loads the newest
+        approved version when it starts next. Approved already: 409, naming by whom."""
+
+        @guarded(authenticator, "administrator")
+        async def post(self, request: Request, who: Principal, version: str) -> Response:
+            entry = (
+                Registry(registry).find(version)
+                if registry is not None and VERSION.match(version)
+                else None
+            )
+            if entry is None:
+                return self.json({"detail": f"model {version!r} not found"}, status=404)
+            if entry.approved:
+                by = entry.metadata.get("approved_by") or "unknown"
+                at = entry.metadata.get("approved_at") or "unknown"
+                reason = f"model {version!r} was already approved by {by} at {at}"
+                return self.json({"detail": [{"field": None, "reason": reason}]}, status=409)
+            assert registry is not None
+            done = Registry(registry).approve(version, by=who.label())
+            log.info("model approved", extra={"version": version, "actor": who.label()})
+            summary = model_summary(done, "registry", (model or {}).get("version"))
+            return self.json({**summary, "takes_effect": "at the next start of matching"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from redis.asyncio import Redis
 
@@ -12,6 +13,7 @@ from schemas.common import MUNICIPALITY_CODES
 from schemas.jobs import Programme
 from services.auth.access import Access, hidden
 from services.auth.principal import Principal
+from services.common.audit import audit_citizens
 from services.profiles import examples, keyspace, queries
 from services.profiles.consistency import (
     conditional,
@@ -151,6 +153,7 @@ async def get_suggestions(
     )
     status = order["status"]
     total, page = await queries.job_order_suggestions(v, job_order_id, limit)
+    audit_citizens(request, _citizens_in(page))
     head = {"job_order_id": job_order_id, "status": status, "total": total}
     return conditional_raw(request, head, "suggestions", page)
 
@@ -227,6 +230,29 @@ async def get_citizen_timeline(
     return await _timeline_page(request, v, key, citizen_id, offset, limit)
 
 
+AccessLogReader = Annotated[Principal, Depends(Access("consultant"))]
+
+
+@router.get(
+    "/citizens/{citizen_id}/access-log",
+    summary="Who read or changed the citizen's personal data, when, by which route and with "
+    "what result (newest first, paginated): the basis of an access request (GDPR art. 15)",
+    responses=RESPONSES,
+)
+async def get_citizen_access_log(
+    citizen_id: IdPath,
+    request: Request,
+    v: ViewsDep,
+    who: AccessLogReader,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> Response:
+    """A consultant of the citizen's municipality only. Reading the log is on it too."""
+    await _in_tenant(request, v, who, keys.citizen(citizen_id), "citizen", citizen_id)
+    key = keys.access_log(citizen_id)
+    return await _timeline_page(request, v, key, citizen_id, offset, limit)
+
+
 @router.get(
     "/job-orders/{job_order_id}/timeline",
     summary="Every event about the job order (newest first, paginated)",
@@ -291,8 +317,14 @@ async def get_worklist(
     total, items = await queries.worklist(
         v, municipality_code, programme, occupation_uri, postal_prefix, min_score, offset, limit
     )
+    audit_citizens(request, _citizens_in(items))
     head = {"municipality_code": municipality_code, "total": total, "offset": offset}
     return conditional_raw(request, {**head, "limit": limit}, "items", items)
+
+
+def _citizens_in(stored: list[bytes]) -> list[str]:
+    """The citizens named by stored JSON documents (a page of a list), for the audit trail."""
+    return [str(orjson.loads(doc)["citizen_id"]) for doc in stored]
 
 
 def _today() -> dt.date:
@@ -321,6 +353,10 @@ async def get_follow_ups(
     today = as_of or _today()
     until = today + dt.timedelta(days=within_days)
     due = await queries.follow_ups_due(v, municipality_code, until, today)
+    audit_citizens(
+        request,
+        (str(d.get("citizen_id")) for d in due[offset : offset + limit] if d.get("citizen_id")),
+    )
     head = {
         "municipality_code": municipality_code,
         "as_of": today.isoformat(),
@@ -361,6 +397,7 @@ async def get_employer_candidates(
     if not await queries.employer_exists(v, cvr):
         raise _not_found("employer", cvr)
     candidates = await queries.employer_candidates(v, cvr, job_order_id)
+    audit_citizens(request, (c["citizen_id"] for c in candidates[offset : offset + limit]))
     return _paged(request, {"cvr": cvr}, "candidates", candidates, offset, limit)
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
+from schemas.topics import VIEW_TOPICS
 from services.auth.access import Access
 from services.auth.fastapi import secure_app
+from services.common.audit import AuditedRoutes, AuditTrail
 from services.common.errors import install_error_handlers
 from services.common.health import broker_check, health_router, redis_check
 from services.common.redis import connect_with
@@ -40,10 +42,12 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect_with(settings)
+        await trail.start()
         projection = ProfileProjection()
         projector = Projector(
             settings.kafka_bootstrap_servers,
             ViewStore(redis, keyspace.LEGACY, follow=keyspace.active),
+            topics=VIEW_TOPICS,
             project_fn=projection,
             on_load=projection.load,
             fetch_max_wait_ms=settings.profiles_fetch_max_wait_ms,
@@ -61,6 +65,7 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
             stop.set()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, LIFESPAN_STOP_S)
+            await trail.stop()
             await redis.aclose()
 
     app = FastAPI(
@@ -72,6 +77,10 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Inside the gate (added before it): the verified principal is known to the trail.
+    trail = AuditTrail(settings.kafka_bootstrap_servers, "profiles")
+    app.add_middleware(AuditedRoutes, trail=trail)
+    app.state.audit_trail = trail
     auth = secure_app(app, settings, "profiles")
 
     broker = broker_check(settings.kafka_bootstrap_servers)

@@ -32,7 +32,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from redis.asyncio import Redis
 
-from schemas.topics import DOMAIN_TOPICS
+from schemas.topics import VIEW_TOPICS
 from services.common.kafka import make_consumer
 from services.profiles import keyspace
 from services.profiles.projections import keys
@@ -137,7 +137,7 @@ async def log_ends(bootstrap: str) -> dict[TopicPartitionKey, int]:
     consumer = make_consumer(bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = [TopicPartition(t.name, p) for t in DOMAIN_TOPICS for p in range(t.partitions)]
+        parts = [TopicPartition(t.name, p) for t in VIEW_TOPICS for p in range(t.partitions)]
         ends = await consumer.end_offsets(parts)
     finally:
         await consumer.stop()

@@ -55,11 +55,25 @@ def _status(lang: str, value: str) -> str:
     return code(lang, "review", value.strip())
 
 
+def _approved(match: re.Match[str], lang: str) -> str:
+    """ "model 'v' was already approved by administrator:admin-1 at 2026-11-30T16:15:00+00:00"
+    as "Modellen er allerede godkendt af Administrator admin-1 30.11.2026 kl. 17:15."."""
+    from services.ui import present
+
+    return translate(
+        lang,
+        "refusal.model_approved",
+        actor=present.approver(match["by"], lang),
+        at=present.moment(match["at"], lang),
+    )
+
+
 def _rules() -> list[Rule]:
     def r(pattern: str, fn: Callable[[re.Match[str], str], str]) -> Rule:
         return re.compile(pattern), fn
 
     return [
+        r(r"^model '[^']*' was already approved by (?P<by>\S+) at (?P<at>\S+)$", _approved),
         r(
             r"was already (?P<s>\w+)$",
             lambda m, lang: translate(lang, "refusal.already", status=_status(lang, m["s"])),

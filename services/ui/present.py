@@ -135,6 +135,18 @@ def actor(doc: dict[str, Any] | None, lang: str) -> str:
     return " ".join(p for p in parts if p)
 
 
+def approver(label: str | None, lang: str) -> str:
+    """Who approved a model, from the label the API recorded ("role:subject@tenant", or
+    "cli:<user>" for `jobmatch model approve`)."""
+    if not label or ":" not in label:
+        return translate(lang, "common.unknown")
+    role, _, rest = label.partition(":")
+    subject, _, tenant = rest.partition("@")
+    if role == "cli":
+        return f"jobmatch model approve ({subject})"
+    return actor({"role": role, "id": subject, "municipality_code": tenant or None}, lang)
+
+
 def review_status(status: str | None, lang: str) -> str:
     return code(lang, "review", status or "awaiting")
 

@@ -232,5 +232,9 @@ class _Formatter:
     def actor(self, value: Any) -> str:
         return present.actor(value, self.lang)
 
+    def approver(self, value: str) -> str:
+        """A caller's log label ("administrator:admin-1") as words."""
+        return present.approver(value, self.lang)
+
     def review(self, value: str | None) -> str:
         return present.review_status(value, self.lang)

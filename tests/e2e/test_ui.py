@@ -10,6 +10,7 @@ axe-core (vendored, injected here) on every page visited: no serious or critical
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -267,6 +268,221 @@ def test_consultant_employer_and_placement_in_the_browser(browser: Visit, stack:
     # Offline: nothing was loaded from another host, and no script error (CSP included).
     assert all(url.startswith(b.base) for url in resources(b.driver)), resources(b.driver)
     assert not b.errors, b.errors
+
+
+def _unexpected(errors: list[str], *refusals: tuple[str, int]) -> list[str]:
+    """The console errors but the answers the test provoked on purpose: (the form's action,
+    ending with, its status), e.g. ("/reject", 422) for a rejection without its text."""
+    return [
+        e
+        for e in errors
+        if not any(
+            f"{path} - Failed to load resource" in e and f"status of {status}" in e
+            for path, status in refusals
+        )
+    ]
+
+
+def _awaiting(stack: Stack, citizen: str, order: str, timeout: float = 60) -> str:
+    """The id of the suggestion of `citizen` for `order`, once it waits on the worklist."""
+    aarhus = consultant(stack)
+    url = f"{stack.urls['profiles']}/v1/worklists/0751"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for item in aarhus.get(url, params={"limit": 200}).json().get("items", []):
+            if item["citizen_id"] == citizen and item["job_order_id"] == order:
+                return str(item["suggestion_id"])
+        time.sleep(0.3)
+    raise AssertionError(f"no suggestion of {citizen} for {order} on the worklist")
+
+
+def test_order_form_rejection_refusal_and_the_end_of_a_placement(
+    browser: Visit, stack: Stack
+) -> None:
+    """After the first test (it placed Amina): the employer posts a job order with the ESCO
+    title picked from the autocomplete (htmx), edits and withdraws it; the consultant rejects
+    a suggestion (the reason "andet" without a text first: the Danish message next to the
+    field), meets a refusal of the API as a Danish sentence, and ends the placement."""
+    b = browser
+    b.errors.clear()  # the earlier tests checked theirs
+    aarhus = consultant(stack)
+    # A citizen like Amina, so that the warehouse order has a suggestion awaiting review.
+    cards, _ = example_documents()
+    twin = {**next(c for c in cards if c["citizen_id"] == CITIZEN), "citizen_id": "cit-ui-twin1"}
+    answer = aarhus.post(stack.urls["events"] + "/v1/competence-cards", json=twin, timeout=15)
+    assert answer.status_code == 202, answer.text
+
+    # -- (a) the employer posts an order with the ESCO title, edits it, withdraws it -------
+    b.sign_in("arbejdsgiver-12345607", "/employer/orders")
+    b.go("/employer/orders/new", "employer-order-form")
+    title = b.field("#f-title")
+    title.send_keys("lagermedarb")  # htmx asks /occupations and fills the datalist
+    options = b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#title-options option"))
+    picked = str(options[0].get_attribute("value"))
+    assert "lager" in picked.lower(), picked
+    title.clear()
+    title.send_keys(picked)  # as choosing it from the list does
+    b.field("#f-positions").clear()
+    b.field("#f-positions").send_keys("3")
+    b.field("#f-postal_code").send_keys("8000")
+    Select(b.field("#f-programme")).select_by_value("ordinary")
+    b.field("#f-skills_must").send_keys("truckcertifikat")
+    b.check("employer-order-form-filled")
+    b.click("#submit-order")
+    b.wait_text("Jobordren er oprettet.")
+    b.check("employer-order-posted")
+    row = b.driver.find_element(By.XPATH, f"//tbody/tr[th[normalize-space()='{picked}']]")
+    assert "Åben" in row.text and "3" in row.text
+    row.find_element(By.PARTIAL_LINK_TEXT, "Redigér").click()
+    b.wait(lambda d: "/edit" in d.current_url)
+    b.check("employer-order-edit")
+    oid = b.driver.current_url.split("/orders/")[1].split("/")[0]
+    assert b.field("#f-title").get_attribute("value") == picked
+    b.field("#f-positions").clear()
+    b.field("#f-positions").send_keys("2")
+    b.click("#submit-order")
+    b.wait_text("Jobordren er opdateret.")
+    order = aarhus.get(f"{stack.urls['profiles']}/v1/job-orders/{oid}").json()
+    assert order["version"] == 2 and order["order"]["positions"] == 2
+    # The title picked from the list is the ESCO occupation: the order carries its URI.
+    assert str(order["order"]["esco_occupation_uri"]).startswith("http://data.europa.eu/esco/")
+    row = b.driver.find_element(By.XPATH, f"//tbody/tr[th[normalize-space()='{picked}']]")
+    row.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    b.wait_text("Jobordren er trukket tilbage.")
+    row = b.driver.find_element(By.XPATH, f"//tbody/tr[th[normalize-space()='{picked}']]")
+    assert "Trukket tilbage" in row.text
+    assert not row.find_elements(By.CSS_SELECTOR, "form")  # nothing more to withdraw
+    b.check("employer-order-withdrawn")
+    b.sign_out()
+
+    # -- (b) rejection with a reason; "andet" without a text is refused next to the field --
+    b.sign_in("konsulent-aarhus", "/worklist")
+    b.go("/suggestions/cit-2b8e41d0/jo-4411-aarhus-kantine", "suggestion-kitchen")
+    Select(b.field("#f-reason_code")).select_by_value("other")
+    b.field("#f-reason_code").find_element(By.XPATH, "./ancestor::form").submit()
+    b.wait_text("Begrundelsen »andet« skal uddybes.")
+    error = b.field("#f-reason_text-error")
+    assert error.text == "Begrundelsen »andet« skal uddybes."
+    assert b.field("#f-reason_text").get_attribute("aria-invalid") == "true"
+    assert "f-reason_text-error" in str(b.field("#f-reason_text").get_attribute("aria-describedby"))
+    b.check("suggestion-reject-invalid")
+    Select(b.field("#f-reason_code")).select_by_value("transport")
+    b.field("#f-reason_text").send_keys("Ingen bus før kl. 6")
+    b.field("#f-reason_code").find_element(By.XPATH, "./ancestor::form").submit()
+    b.wait_text("Forslaget er afvist.")
+    b.check("citizen-after-reject")
+    kitchen = aarhus.get(f"{stack.urls['profiles']}/v1/citizens/cit-2b8e41d0").json()
+    (review,) = [r for r in kitchen["reviews"] if r["job_order_id"] == "jo-4411-aarhus-kantine"]
+    assert review["status"] == "rejected" and review["reason_code"] == "transport"
+    assert review["reason_text"] == "Ingen bus før kl. 6"
+
+    # -- (d) a refusal of the API as a Danish sentence: accepted meanwhile by a colleague --
+    sid = _awaiting(stack, "cit-ui-twin1", ORDER)
+    b.go(f"/suggestions/cit-ui-twin1/{ORDER}", "suggestion-twin")
+    colleague = consultant(stack)  # another consultant of Aarhus, on another screen
+    answer = colleague.post(f"{stack.urls['events']}/v1/suggestions/{sid}/accept")
+    assert answer.status_code == 202, answer.text
+    b.click("#accept")
+    b.wait_text("Forslaget er allerede accepteret af")
+    notice = b.field(".notice.error").text
+    assert "Virksomhedskonsulent consultant-0751" in notice and " kl. " in notice, notice
+    assert "already" not in b.text() and "accepted" not in b.text()  # no English, no codes
+    b.check("suggestion-refused")
+
+    # -- (c) the placement ends with an outcome --------------------------------------------
+    b.go(f"/citizens/{CITIZEN}", "citizen-placed")
+    b.driver.find_element(By.CSS_SELECTOR, "#plc-h ~ table a").click()
+    b.wait_text("Opfølgninger")
+    b.set_value("#f-end_date", dt.date.today().isoformat())
+    b.click("#end-placement")  # no outcome chosen: the message stands next to the field
+    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "#f-outcome-error"))
+    assert b.field("#f-outcome").get_attribute("aria-invalid") == "true"
+    Select(b.field("#f-outcome")).select_by_value("ordinary_job")
+    b.click("#end-placement")
+    b.wait_text("Forløbet er afsluttet.")
+    facts = b.field("main").text
+    assert "Afsluttet: Ordinært job" in facts, facts
+    assert not b.driver.find_elements(By.ID, "end-placement")
+    b.check("placement-ended")
+    b.sign_out()
+
+    assert not b.violations, b.violations
+    assert not _unexpected(b.errors, ("/reject", 422), ("/accept", 409), ("/end", 422))
+
+
+def _candidate_model(stack: Stack, suffix: str = "a") -> str:
+    """An unapproved version in the stack's model registry: the shipped model, copied."""
+    from services.matching.model.registry import SHIPPED, Registry
+
+    shipped = Registry(SHIPPED).newest_approved()
+    assert shipped is not None
+    version = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-logistic-ui{suffix}"
+    folder = stack.home / "models" / version
+    folder.mkdir(parents=True)
+    model = json.loads((shipped.path / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**model, "version": version}))
+    meta = {**shipped.metadata, "version": version, "approved": False}
+    meta["metrics"]["model"]["auc"] = 0.7123
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    return version
+
+
+def test_models_api_lists_and_approves_recording_the_administrator(stack: Stack) -> None:
+    from tests.e2e.signin import administrator
+
+    version = _candidate_model(stack)
+    admin = administrator(stack)
+    url = f"{stack.urls['matching']}/v1/models"
+    listed = admin.get(url).json()
+    entry = next(m for m in listed["models"] if m["version"] == version)
+    assert entry["approved"] is False and entry["source"] == "registry"
+    assert entry["metrics"]["model"]["auc"] == 0.7123
+    shipped = [m for m in listed["models"] if m["source"] == "shipped"]
+    assert shipped and shipped[0]["in_use"] and shipped[0]["approved"]
+    # Only administrators (the access matrix in test_access.py covers every role).
+    assert consultant(stack).post(f"{url}/{version}/approve").status_code == 403
+    done = admin.post(f"{url}/{version}/approve")
+    assert done.status_code == 200, done.text
+    assert done.json()["approved_by"] == "administrator:administrator"
+    again = admin.post(f"{url}/{version}/approve")
+    assert again.status_code == 409
+    assert "already approved by administrator:administrator at" in again.text
+    meta = json.loads((stack.home / "models" / version / "metadata.json").read_text())
+    assert meta["approved"] is True and meta["approved_by"] == "administrator:administrator"
+    assert admin.post(f"{url}/20990101T000000-none/approve").status_code == 404
+
+
+def test_an_administrator_approves_a_model_in_the_browser(browser: Visit, stack: Stack) -> None:
+    b = browser
+    b.errors.clear()  # the earlier tests checked theirs
+    version = _candidate_model(stack)
+    b.sign_in("administrator", "/admin/models")
+    b.wait_text("Modelversioner")
+    row = b.field(f"#versions tr[data-version='{version}']")
+    assert "Ikke godkendt" in row.text and "0,712" in row.text
+    b.check("admin-models-versions")
+    row.find_element(By.CSS_SELECTOR, "button.approve").click()
+    b.wait_text("Modellen er godkendt.")
+    row = b.field(f"#versions tr[data-version='{version}']")
+    assert "Godkendt af Administrator" in row.text and " kl. " in row.text, row.text
+    assert not row.find_elements(By.CSS_SELECTOR, "button.approve")
+    b.check("admin-models-approved")
+    meta = json.loads((stack.home / "models" / version / "metadata.json").read_text())
+    assert meta["approved_by"].startswith("administrator:")
+    # Approved meanwhile by another administrator: the refusal as a Danish sentence.
+    other = _candidate_model(stack, "b")
+    b.go("/admin/models", "admin-models-two")
+    from tests.e2e.signin import administrator
+
+    url = f"{stack.urls['matching']}/v1/models/{other}/approve"
+    assert administrator(stack).post(url).status_code == 200
+    b.field(f"#versions tr[data-version='{other}'] button.approve").click()
+    b.wait_text("Modellen er allerede godkendt af Administrator administrator")
+    assert " kl. " in b.field("#approve-error").text
+    b.check("admin-models-refused")
+    b.sign_out()
+    assert not b.violations, b.violations
+    assert not _unexpected(b.errors, ("/approve", 409))
 
 
 def test_a_form_without_its_csrf_token_is_refused(stack: Stack) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from schemas.topics import CATALOGUE, CITIZENS, REPORTS
+from schemas.topics import AUDIT, CATALOGUE, CITIZENS, REPORTS
 from services.common.kafka import (
     topic_replication_factor,
     topic_settings,
@@ -52,7 +52,11 @@ def test_specs_take_the_catalogue_and_the_settings() -> None:
     made = specs(PRODUCTION)
     assert [(s.name, s.partitions) for s in made] == [(t.name, t.partitions) for t in CATALOGUE]
     assert {s.replication_factor for s in made} == {3}
-    assert all(s.configs[MIN_INSYNC] == "2" and s.configs[RETENTION_MS] == "-1" for s in made)
+    assert all(s.configs[MIN_INSYNC] == "2" for s in made)
+    # The event store keeps everything; the audit trail its 400 days (at least 6 months).
+    retention = {s.name: s.configs[RETENTION_MS] for s in made}
+    assert retention.pop(AUDIT.name) == str(400 * 24 * 3600 * 1000)
+    assert set(retention.values()) == {"-1"}
     new = made[0].new_topic()
     assert (new.num_partitions, new.replication_factor) == (CITIZENS.partitions, 3)
     assert new.topic_configs[MIN_INSYNC] == "2"

@@ -236,7 +236,9 @@ def list_versions(registry: RegistryOpt = None) -> None:
 @model_app.command()
 def approve(version: str, registry: RegistryOpt = None) -> None:
     """Approve a version: the matching service loads the newest approved one."""
+    import getpass
+
     from services.matching.model.registry import Registry
 
-    entry = Registry(registry or default_registry()).approve(version)
+    entry = Registry(registry or default_registry()).approve(version, f"cli:{getpass.getuser()}")
     print(f"approved {entry.version}")

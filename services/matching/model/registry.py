@@ -11,7 +11,10 @@ The matching service loads the newest approved version; a version is approved by
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +64,28 @@ class Registry:
         (folder / "metadata.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         return Entry(model.version, folder, meta)
 
-    def approve(self, version: str) -> Entry:
-        for entry in self.entries():
-            if entry.version == version:
-                meta = {**entry.metadata, "approved": True}
-                (entry.path / "metadata.json").write_text(
-                    json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
-                )
-                return Entry(entry.version, entry.path, meta)
-        raise KeyError(version)
+    def find(self, version: str) -> Entry | None:
+        return next((e for e in self.entries() if e.version == version), None)
+
+    def approve(self, version: str, by: str | None = None) -> Entry:
+        """Approve `version`, recording who (`by`: the verified caller, or the CLI's user)
+        and when; the metadata file is replaced whole, never left half written."""
+        entry = self.find(version)
+        if entry is None:
+            raise KeyError(version)
+        meta = {
+            **entry.metadata,
+            "approved": True,
+            "approved_by": by,
+            "approved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        target = entry.path / "metadata.json"
+        fd, tmp = tempfile.mkstemp(dir=entry.path, prefix=".metadata-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Entry(entry.version, entry.path, meta)

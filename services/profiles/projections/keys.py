@@ -76,6 +76,12 @@ def worklist_docs(municipality: str) -> str:
     return f"worklist:{municipality}:docs"
 
 
+def worklist_filters(municipality: str) -> str:
+    """What the worklist filters on, per suggestion (hash): "score\tpostal code\toccupation
+    URI", so that a filtered worklist reads ~80 bytes per entry and parses no JSON."""
+    return f"worklist:{municipality}:filters"
+
+
 def follow_ups(municipality: str) -> str:
     """Placements of the municipality: starts, follow-ups and ends (hash, field per fact)."""
     return f"follow-ups:{municipality}"
@@ -97,6 +103,12 @@ def kpi_orders(municipality: str) -> str:
 def kpi_facts(municipality: str) -> str:
     """What became of each order: suggested, presented, hired, placements (hash)."""
     return f"kpi:{municipality}:facts"
+
+
+def access_log(citizen_id: str) -> str:
+    """Who read or changed the citizen's data. Not the citizen's own data (it names the
+    readers, not the citizen's content), so an erasure keeps it: the audit must outlive it."""
+    return f"access-log:{citizen_id}"
 
 
 def citizen_keys(citizen_id: str) -> tuple[str, ...]:

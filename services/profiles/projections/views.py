@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 import orjson
 
+from schemas.audit import PersonalDataAccessed
 from schemas.citizens import (
     CitizenAvailabilityChanged,
     CompetenceCardRegistered,
@@ -44,7 +45,7 @@ from schemas.placements import (
     SuggestionRetracted,
 )
 from schemas.reports import FairnessReported, ModelEvaluated
-from schemas.topics import CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, REPORTS
+from schemas.topics import AUDIT, CITIZENS, EMPLOYERS, JOB_ORDERS, PLACEMENTS, REPORTS
 from services.profiles.projections import keys
 from services.projection.writes import (
     Delete,
@@ -67,6 +68,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "employers": (EMPLOYERS.name, JOB_ORDERS.name, PLACEMENTS.name, CITIZENS.name),
     "kpis": (JOB_ORDERS.name, PLACEMENTS.name),
     "reports": (REPORTS.name,),
+    "access-logs": (AUDIT.name,),
 }
 
 
@@ -117,8 +119,23 @@ def erase(citizen_id: str) -> list[Write]:
     return [Delete(key) for key in keys.citizen_keys(citizen_id)]
 
 
+def access_logged(event: Event, p: PersonalDataAccessed) -> list[Write]:
+    """An entry in the citizen's access log, keyed by event id and scored by time."""
+    entry = dump(
+        {
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at,
+            "actor": event.actor.model_dump(exclude_none=True),
+            **p.model_dump(mode="json", exclude={"citizen_id"}),
+        }
+    )
+    return [ZAdd(keys.access_log(p.citizen_id), entry, event.occurred_at.timestamp())]
+
+
 def project(event: Event) -> list[Write]:
     """All writes one event causes across the views."""
+    if isinstance(event.payload, PersonalDataAccessed):
+        return access_logged(event, event.payload)
     return _current(event) + timeline(event)
 
 
@@ -170,6 +187,7 @@ def _suggested(event: Event, p: PlacementSuggested) -> list[Write]:
     rank = worklist_rank(event.occurred_at.date(), p.score)
     writes += [
         HashSet(keys.worklist_docs(muni), p.suggestion_id, pending),
+        HashSet(keys.worklist_filters(muni), p.suggestion_id, worklist_filter(p)),
         ZAdd(keys.worklist(muni), p.suggestion_id, rank),
         HashSet(keys.kpi_facts(muni), f"{p.job_order_id}:suggested", "1"),
     ]
@@ -350,11 +368,18 @@ def worklist_rank(day: dt.date, score: float) -> float:
     return day.toordinal() * 10 + score
 
 
+def worklist_filter(p: PlacementSuggested) -> str:
+    """The fields the worklist filters on, compactly (see keys.worklist_filters): the score
+    as its shortest exact repr, so `float()` gives the very number the document holds."""
+    return f"{p.score!r}\t{p.worksite_postal_code or ''}\t{p.occupation_uri or ''}"
+
+
 def _off_worklist(municipality: str | None, suggestion_id: str) -> list[Write]:
     if municipality is None:
         return []
     return [
         HashDelete(keys.worklist_docs(municipality), suggestion_id),
+        HashDelete(keys.worklist_filters(municipality), suggestion_id),
         ZRemove(keys.worklist(municipality), suggestion_id),
         # Blind removal from every programme's list: no need to know which one it was in.
         *(ZRemove(keys.worklist_programme(municipality, g), suggestion_id) for g in PROGRAMMES),

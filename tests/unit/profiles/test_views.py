@@ -154,6 +154,8 @@ def test_per_municipality_views_are_keyed_by_the_events_municipality() -> None:
     rank = worklist_rank(T0.date(), 0.8)
     assert ZAdd(keys.worklist("0851"), "sug-1", rank) in writes
     assert HashSet(keys.kpi_facts("0851"), "jo-1:suggested", "1") in writes
+    # What the filtered worklist reads instead of the documents: score, postal code, URI.
+    assert HashSet(keys.worklist_filters("0851"), "sug-1", "0.8\t\t") in writes
     assert not any(w.key.startswith("worklist") for w in project(_suggested())), "no municipality"
     # Newer days rank above better scores of older days.
     assert worklist_rank(T0.date(), 0.1) > worklist_rank(T0.date().replace(day=23), 0.99)
@@ -168,6 +170,7 @@ def test_per_municipality_views_are_keyed_by_the_events_municipality() -> None:
     assert ZRemove(keys.worklist("0851"), "sug-1") in off
     assert ZRemove(keys.worklist_programme("0851", "IGU"), "sug-1") in off
     assert HashDelete(keys.worklist_docs("0851"), "sug-1") in off
+    assert HashDelete(keys.worklist_filters("0851"), "sug-1") in off
 
     started = Event.new(
         PlacementStarted(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -212,6 +213,19 @@ def _paged(
     return conditional(request, {**page, name: items[offset : offset + limit]})
 
 
+async def _citizen_entries(
+    request: Request,
+    v: Views,
+    who: Principal,
+    citizen_id: str,
+    key_of: Callable[[str], str],
+    page: tuple[int, int],
+) -> Response:
+    """A page of one of the citizen's entry lists, once the caller may see the citizen."""
+    await _in_tenant(request, v, who, keys.citizen(citizen_id), "citizen", citizen_id)
+    return await _timeline_page(request, v, key_of(citizen_id), citizen_id, *page)
+
+
 @router.get(
     "/citizens/{citizen_id}/timeline",
     summary="Every event about the citizen: who did what, when (newest first, paginated)",
@@ -225,9 +239,9 @@ async def get_citizen_timeline(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Response:
-    await _in_tenant(request, v, who, keys.citizen(citizen_id), "citizen", citizen_id)
-    key = keys.citizen_timeline(citizen_id)
-    return await _timeline_page(request, v, key, citizen_id, offset, limit)
+    return await _citizen_entries(
+        request, v, who, citizen_id, keys.citizen_timeline, (offset, limit)
+    )
 
 
 AccessLogReader = Annotated[Principal, Depends(Access("consultant"))]
@@ -248,9 +262,7 @@ async def get_citizen_access_log(
     limit: Limit = 50,
 ) -> Response:
     """A consultant of the citizen's municipality only. Reading the log is on it too."""
-    await _in_tenant(request, v, who, keys.citizen(citizen_id), "citizen", citizen_id)
-    key = keys.access_log(citizen_id)
-    return await _timeline_page(request, v, key, citizen_id, offset, limit)
+    return await _citizen_entries(request, v, who, citizen_id, keys.access_log, (offset, limit))
 
 
 @router.get(

@@ -113,35 +113,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             "kpis": "/kpis",
         }
         rows: list[tuple[str, float, float, float, float]] = []
-        with httpx.Client(timeout=30) as client:
-            sign_in(client, ui, "konsulent-aarhus")
-            for name, path in pages.items():
-                server, seen = measure(client, ui + path, a.requests)
-                rows.append(
-                    (
-                        name,
-                        common.percentile(server, 50),
-                        common.percentile(server, 95),
-                        common.percentile(seen, 50),
-                        common.percentile(seen, 95),
+        employer_pages = {
+            "employer: orders": "/employer/orders",
+            "employer: new order": "/employer/orders/new",
+            "employer: candidates": "/employer/candidates",
+            "ESCO title autocomplete": "/occupations?q=lagermedarb",
+        }
+        admin_pages = {
+            "admin: models": "/admin/models",
+            "admin: projections": "/admin/projections",
+            "admin: fairness": "/admin/fairness",
+        }
+        for user, measured in (
+            ("konsulent-aarhus", pages),
+            ("arbejdsgiver-12345607", employer_pages),
+            ("administrator", admin_pages),
+        ):
+            with httpx.Client(timeout=30) as client:
+                sign_in(client, ui, user)
+                for name, path in measured.items():
+                    server, seen = measure(client, ui + path, a.requests)
+                    rows.append(
+                        (
+                            name,
+                            common.percentile(server, 50),
+                            common.percentile(server, 95),
+                            common.percentile(seen, 50),
+                            common.percentile(seen, 95),
+                        )
                     )
-                )
-        with httpx.Client(timeout=30) as client:
-            sign_in(client, ui, "administrator")
-            for name, path in {
-                "admin: projections": "/admin/projections",
-                "admin: fairness": "/admin/fairness",
-            }.items():
-                server, seen = measure(client, ui + path, a.requests)
-                rows.append(
-                    (
-                        name,
-                        common.percentile(server, 50),
-                        common.percentile(server, 95),
-                        common.percentile(seen, 50),
-                        common.percentile(seen, 95),
-                    )
-                )
     finally:
         stack.stop()
     print(f"{worklist} suggestions in the {AARHUS} worklist; {a.requests} requests per page")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -354,12 +355,21 @@ async def follow_ups_due(
     return out
 
 
+_ORDERS_AT_ONCE = 16
+
+
 async def employer(v: Views, cvr: str) -> dict[str, Any] | None:
     """The employer and its own job orders, newest first."""
     registered = _decode(await v.hgetall(keys.employer(cvr)))
+    ids = list(await v.hkeys(keys.employer_orders(cvr)))
+    docs: list[dict[str, Any] | None] = []
+    # A few orders at a time: an employer with hundreds of orders is read in round trips
+    # that overlap, without taking the whole connection pool.
+    for at in range(0, len(ids), _ORDERS_AT_ONCE):
+        chunk = ids[at : at + _ORDERS_AT_ONCE]
+        docs += await asyncio.gather(*(job_order(v, oid) for oid in chunk))
     orders = []
-    for job_order_id in await v.hkeys(keys.employer_orders(cvr)):
-        doc = await job_order(v, job_order_id)
+    for job_order_id, doc in zip(ids, docs, strict=True):
         if doc is None or doc.get("employer_cvr") != cvr:  # moved to another employer
             continue
         order = doc.get("order", {})

@@ -72,6 +72,10 @@ def _rules() -> list[Rule]:
     def r(pattern: str, fn: Callable[[re.Match[str], str], str]) -> Rule:
         return re.compile(pattern), fn
 
+    def said(pattern: str, key: str) -> Rule:
+        """A refusal whose sentence takes nothing from the API's message."""
+        return r(pattern, lambda m, lang: translate(lang, key))
+
     return [
         r(r"^model '[^']*' was already approved by (?P<by>\S+) at (?P<at>\S+)$", _approved),
         r(
@@ -90,17 +94,14 @@ def _rules() -> list[Rule]:
                 lang, "refusal.present_needs_accept", status=_status(lang, m["s"])
             ),
         ),
-        r(r"has no consent on record", lambda m, lang: translate(lang, "refusal.no_consent")),
+        said(r"has no consent on record", "refusal.no_consent"),
         r(
             r"the employer decides on presented candidates; this one is (?P<s>\w+)",
             lambda m, lang: translate(
                 lang, "refusal.decide_needs_presented", status=_status(lang, m["s"])
             ),
         ),
-        r(
-            r"an interview is already recorded",
-            lambda m, lang: translate(lang, "refusal.interview_recorded"),
-        ),
+        said(r"an interview is already recorded", "refusal.interview_recorded"),
         r(
             r"a placement starts after the employer hired; this one is (?P<s>\w+)",
             lambda m, lang: translate(
@@ -113,45 +114,18 @@ def _rules() -> list[Rule]:
                 lang, "refusal.order_not_open", status=code(lang, "status", m["s"].strip())
             ),
         ),
-        r(
-            r"job order is at version \d+",
-            lambda m, lang: translate(lang, "refusal.order_version"),
-        ),
-        r(r"has been erased", lambda m, lang: translate(lang, "refusal.erased")),
-        r(
-            r"consent '[^']*' is already on record",
-            lambda m, lang: translate(lang, "refusal.consent_exists"),
-        ),
-        r(
-            r"placement '[^']*' has ended",
-            lambda m, lang: translate(lang, "refusal.placement_ended"),
-        ),
-        r(
-            r"has not passed its deadline",
-            lambda m, lang: translate(lang, "refusal.not_past_deadline"),
-        ),
-        r(r"IGU .*2027", lambda m, lang: translate(lang, "invalid.igu_2027")),
-        r(
-            r"application deadline lies after the start date",
-            lambda m, lang: translate(lang, "invalid.deadline_after_start"),
-        ),
-        r(
-            r"reason 'other' needs a text",
-            lambda m, lang: translate(lang, "invalid.other_needs_text"),
-        ),
-        r(r"end date lies before", lambda m, lang: translate(lang, "invalid.end_before_start")),
-        r(
-            r"follow-up cannot predate",
-            lambda m, lang: translate(lang, "invalid.follow_up_before_start"),
-        ),
-        r(
-            r"placements have started; positions cannot be fewer",
-            lambda m, lang: translate(lang, "invalid.positions_fewer"),
-        ),
-        r(
-            r"consent for one employer names its CVR",
-            lambda m, lang: translate(lang, "invalid.consent_cvr"),
-        ),
+        said(r"job order is at version \d+", "refusal.order_version"),
+        said(r"has been erased", "refusal.erased"),
+        said(r"consent '[^']*' is already on record", "refusal.consent_exists"),
+        said(r"placement '[^']*' has ended", "refusal.placement_ended"),
+        said(r"has not passed its deadline", "refusal.not_past_deadline"),
+        said(r"IGU .*2027", "invalid.igu_2027"),
+        said(r"application deadline lies after the start date", "invalid.deadline_after_start"),
+        said(r"reason 'other' needs a text", "invalid.other_needs_text"),
+        said(r"end date lies before", "invalid.end_before_start"),
+        said(r"follow-up cannot predate", "invalid.follow_up_before_start"),
+        said(r"placements have started; positions cannot be fewer", "invalid.positions_fewer"),
+        said(r"consent for one employer names its CVR", "invalid.consent_cvr"),
     ]
 
 

@@ -11,12 +11,13 @@ import asyncio
 import datetime as dt
 import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
+from schemas.citizens import DEFAULT_SHARED_FIELDS, SharedField
 from services.profiles.followups import open_follow_ups
 from services.ui.errors import ApiError, explain
 from services.ui.i18n import translate
@@ -35,18 +36,9 @@ REJECTION_CODES = (
     "employer_mismatch",
     "other",
 )
-SHARED_FIELDS = (
-    "skills",
-    "experience",
-    "danish",
-    "education",
-    "driving_licences",
-    "certificates",
-    "availability",
-    "job_wishes",
-    "postal_code",
-)
-DEFAULT_SHARED = ("skills", "experience", "danish", "education", "driving_licences", "certificates")
+# What a consent may share, and what the form ticks by default: the event schema's.
+SHARED_FIELDS: tuple[str, ...] = get_args(SharedField)
+DEFAULT_SHARED: tuple[str, ...] = DEFAULT_SHARED_FIELDS
 FOLLOW_UP_STATUSES = ("on_track", "at_risk", "needs_action")
 OUTCOMES = ("ordinary_job", "education", "positive_drop_out", "negative_drop_out")
 PAGE_SIZE = 25
@@ -311,20 +303,26 @@ def _text(form: FormData, name: str, limit: int = 4000) -> str:
     return str(value).strip()[:limit] if isinstance(value, str) else ""
 
 
-@router.post("/suggestions/{cid}/{oid}/accept")
-async def accept(request: Request, session: Consultant, cid: str, oid: str) -> Response:
+async def _on_suggestion(
+    request: Request, session: Consultant, cid: str, oid: str, action: str, message: str
+) -> Response:
+    """A command on the suggestion without a body (accept, present): its id from the form,
+    a refusal shown on the suggestion page, the page again with `message` on success."""
     cid, oid = _id(cid), _id(oid)
     form = await form_of(request, session)
     sid = _id(_text(form, "suggestion_id", 64))
     try:
         done = await ui_of(request).api.post(
-            "events", f"/v1/suggestions/{sid}/accept", session.token
+            "events", f"/v1/suggestions/{sid}/{action}", session.token
         )
     except ApiError as exc:
         return await _refusal(request, session, cid, oid, exc, {})
-    return redirect(
-        after(f"/suggestions/{cid}/{oid}", "suggestion.accepted_msg", done["read_token"])
-    )
+    return redirect(after(f"/suggestions/{cid}/{oid}", message, done["read_token"]))
+
+
+@router.post("/suggestions/{cid}/{oid}/accept")
+async def accept(request: Request, session: Consultant, cid: str, oid: str) -> Response:
+    return await _on_suggestion(request, session, cid, oid, "accept", "suggestion.accepted_msg")
 
 
 @router.post("/suggestions/{cid}/{oid}/reject")
@@ -388,18 +386,7 @@ async def consent(request: Request, session: Consultant, cid: str, oid: str) -> 
 
 @router.post("/suggestions/{cid}/{oid}/present")
 async def present_candidate(request: Request, session: Consultant, cid: str, oid: str) -> Response:
-    cid, oid = _id(cid), _id(oid)
-    form = await form_of(request, session)
-    sid = _id(_text(form, "suggestion_id", 64))
-    try:
-        done = await ui_of(request).api.post(
-            "events", f"/v1/suggestions/{sid}/present", session.token
-        )
-    except ApiError as exc:
-        return await _refusal(request, session, cid, oid, exc, {})
-    return redirect(
-        after(f"/suggestions/{cid}/{oid}", "suggestion.presented_msg", done["read_token"])
-    )
+    return await _on_suggestion(request, session, cid, oid, "present", "suggestion.presented_msg")
 
 
 # -- citizen ---------------------------------------------------------------------------------

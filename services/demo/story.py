@@ -19,18 +19,31 @@ ORDER = "jo-4410-aarhus-lager"
 EMPLOYER = "12345607"
 
 
+def _poll(
+    client: httpx.Client,
+    url: str,
+    auth: dict[str, str],
+    timeout: float,
+    pick: Callable[[dict[str, Any]], str | None],
+) -> str | None:
+    """What `pick` finds in the document at `url`, once the views show it (None: not in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.get(url, headers=auth)
+        if answer.status_code == 200 and (found := pick(answer.json())) is not None:
+            return found
+        time.sleep(0.3)
+    return None
+
+
 def _suggestion(
     client: httpx.Client, profiles: str, auth: dict[str, str], timeout: float
 ) -> str | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = client.get(f"{profiles}/v1/job-orders/{ORDER}/suggestions", headers=auth)
-        if answer.status_code == 200:
-            for doc in answer.json().get("suggestions", []):
-                if doc["citizen_id"] == CITIZEN:
-                    return str(doc["suggestion_id"])
-        time.sleep(0.3)
-    return None
+    def pick(doc: dict[str, Any]) -> str | None:
+        ids = [s["suggestion_id"] for s in doc.get("suggestions", []) if s["citizen_id"] == CITIZEN]
+        return str(ids[0]) if ids else None
+
+    return _poll(client, f"{profiles}/v1/job-orders/{ORDER}/suggestions", auth, timeout, pick)
 
 
 def load_story(
@@ -97,12 +110,10 @@ def load_story(
 def _placement(
     client: httpx.Client, profiles: str, auth: dict[str, str], timeout: float
 ) -> str | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = client.get(f"{profiles}/v1/citizens/{CITIZEN}", headers=auth)
-        if answer.status_code == 200:
-            for placement in answer.json().get("placements", []):
-                if placement.get("job_order_id") == ORDER:
-                    return str(placement["placement_id"])
-        time.sleep(0.3)
-    return None
+    def pick(doc: dict[str, Any]) -> str | None:
+        ids = [
+            p["placement_id"] for p in doc.get("placements", []) if p.get("job_order_id") == ORDER
+        ]
+        return str(ids[0]) if ids else None
+
+    return _poll(client, f"{profiles}/v1/citizens/{CITIZEN}", auth, timeout, pick)

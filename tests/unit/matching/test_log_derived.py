@@ -33,10 +33,7 @@ from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted, JobOrderUpdat
 from schemas.placements import PlacementSuggested, SuggestionRejected, SuggestionRetracted
 from services.matching.decisions import reconciliation_events
 from services.matching.domain.features import content_version
-from services.matching.domain.scoring import RuleScorer
 from services.matching.domain.state import MatchingState, suggestion_id
-from services.matching.domain.vectorized import CardIndex
-from services.matching.linking import TaxonomyLinker, distance_km, skills_of
 from tests.unit.matching.logsim import (
     Log,
     Reader,
@@ -61,16 +58,6 @@ class Clock:
     def __call__(self, payload: EventPayload, actor: Actor = ACTOR) -> Event:
         self.at += timedelta(seconds=1)
         return Event.new(payload, actor=actor, occurred_at=self.at)
-
-
-@pytest.fixture
-def make_state(linker: TaxonomyLinker) -> Callable[[], MatchingState]:
-    def make() -> MatchingState:
-        return MatchingState(
-            linker, RuleScorer(distance_km), k=3, capacity=2, index=CardIndex(skills_of)
-        )
-
-    return make
 
 
 def card_event(ev: Clock, doc: dict[str, Any], version: int = 1) -> Event:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,40 +28,19 @@ from schemas.citizens import (
     CompetenceCardUpdated,
     ErasureRequested,
 )
-from schemas.envelope import SYSTEM_MATCHING, Actor, Event, EventPayload
+from schemas.envelope import SYSTEM_MATCHING, Event, EventPayload
 from schemas.jobs import JobOrder, JobOrderPosted
 from schemas.placements import PlacementSuggested, SuggestionRejected, SuggestionRetracted
 from services.matching.decisions import to_event
 from services.matching.domain.scoring import RuleScorer
 from services.matching.domain.state import MatchingState, suggestion_id
-from services.matching.domain.vectorized import CardIndex
-from services.matching.linking import TaxonomyLinker, distance_km, skills_of
+from services.matching.linking import TaxonomyLinker, distance_km
 from services.matching.snapshot import dumps_state, restore_state
 from tests.unit.matching.logsim import Log, held_pairs, live_pairs, replay, restart
+from tests.unit.matching.test_log_derived import Clock
 
-CONSULTANT = Actor(role="consultant", id="kons-7", municipality_code="0751")
-T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
 LAGER = "jo-4410-aarhus-lager"
 AMINA = "cit-7f3a9c2e"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = T0
-
-    def __call__(self, payload: EventPayload, actor: Actor = CONSULTANT) -> Event:
-        self.at += timedelta(seconds=1)
-        return Event.new(payload, actor=actor, occurred_at=self.at)
-
-
-@pytest.fixture
-def make_state(linker: TaxonomyLinker) -> Callable[[], MatchingState]:
-    def make() -> MatchingState:
-        return MatchingState(
-            linker, RuleScorer(distance_km), k=3, capacity=2, index=CardIndex(skills_of)
-        )
-
-    return make
 
 
 def card(ev: Clock, doc: dict[str, Any], version: int) -> Event:

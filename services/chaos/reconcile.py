@@ -77,8 +77,13 @@ class LogFacts:
     # The card and order versions each pair was suggested at, and those it was rejected at.
     suggested_at: dict[Pair, tuple[str, str]] = field(default_factory=dict)
     rejected_at: dict[Pair, tuple[str, str]] = field(default_factory=dict)
-    # Suggested again at the very versions a consultant rejected it at.
+    # Suggested again at the very versions a consultant rejected it at, and never withdrawn.
+    # The worker may suggest a pair again after a rejection was written but before it read
+    # it (a race no worker can close: the rejection is another writer's); it then withdraws
+    # that suggestion as `rejected` (domain.state), which ends it here (`withdrawn`).
     resurrected: list[Finding] = field(default_factory=list)
+    withdrawn: int = 0
+    _resurrecting: dict[Pair, tuple[str, Finding]] = field(default_factory=dict)
     # The event ids each citizen's and each order's timeline must hold.
     citizen_timeline: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     order_timeline: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -114,6 +119,7 @@ def facts(records: Iterable[LogRecord]) -> LogFacts:
     for (what, key), n in sorted(once.items()):
         if n > 1:
             out.conflicts.append(Finding(f"once:{what}:{key}", f"{what} {key} {n} times"))
+    out.resurrected = [finding for _, finding in out._resurrecting.values()]
     return out
 
 
@@ -135,13 +141,18 @@ def _suggestions(out: LogFacts, event: Event, first: bool) -> None:
         pair = (p.job_order_id, p.citizen_id)
         versions = (p.card_version, p.order_version)
         if first and out.rejected_at.get(pair) == versions:
-            out.resurrected.append(
+            out._resurrecting[pair] = (
+                p.suggestion_id,
                 Finding(
                     f"resurrected:{p.job_order_id}:{p.citizen_id}:{event.event_id}",
                     f"{p.citizen_id} suggested for {p.job_order_id} again at the card and "
-                    "order versions a consultant rejected",
-                )
+                    "order versions a consultant rejected, and never withdrawn",
+                ),
             )
+        elif pair in out._resurrecting and out._resurrecting[pair][0] != p.suggestion_id:
+            # Another suggestion of the pair replaces the one that came back.
+            del out._resurrecting[pair]
+            out.withdrawn += 1
         out.shown[pair] = out.live[pair] = p.suggestion_id
         out.suggested_at[pair] = versions
     elif isinstance(p, SuggestionRetracted):
@@ -151,6 +162,9 @@ def _suggestions(out: LogFacts, event: Event, first: bool) -> None:
         if p.reason == "order_closed" or out.shown.get(pair) == p.suggestion_id:
             out.shown.pop(pair, None)
             out.live.pop(pair, None)
+            if pair in out._resurrecting:
+                del out._resurrecting[pair]
+                out.withdrawn += 1
     elif isinstance(p, SuggestionRejected):
         pair = (p.job_order_id, p.citizen_id)
         if out.shown.get(pair, p.suggestion_id) == p.suggestion_id:
@@ -333,10 +347,16 @@ class Suggestions:
     orphans: list[Finding] = field(default_factory=list)  # shown in the log, not held
     unannounced: list[Finding] = field(default_factory=list)  # held, never (still) emitted
     resurrected: list[Finding] = field(default_factory=list)  # back at the rejected versions
+    withdrawn: int = 0  # back before the worker read the rejection, then withdrawn
 
 
 def check_suggestions(log: LogFacts, held: set[Pair]) -> Suggestions:
-    out = Suggestions(live=len(log.live), held=len(held), resurrected=list(log.resurrected))
+    out = Suggestions(
+        live=len(log.live),
+        held=len(held),
+        resurrected=list(log.resurrected),
+        withdrawn=log.withdrawn,
+    )
     for oid, cid in sorted(log.live.keys() - held):
         status = log.orders.get(oid, OrderFacts()).status
         out.orphans.append(

@@ -347,7 +347,10 @@ class ChaosRun:
             Check(
                 Inv.NOT_RESURRECTED,
                 None if sugg is None else not sugg.resurrected,
-                "n/a" if sugg is None else f"{len(sugg.resurrected)} suggested again",
+                "n/a"
+                if sugg is None
+                else f"{len(sugg.resurrected)} suggested again ({sugg.withdrawn} suggested "
+                "before the rejection was read, then withdrawn)",
                 [] if sugg is None else sugg.resurrected,
             ),
             Check(Inv.REPLAY, r.replay.ok, _said(r.replay)),

@@ -220,6 +220,46 @@ def test_orphans_unannounced_and_a_rejected_pair_suggested_again() -> None:
     assert [f.key.rsplit(":", 1)[0] for f in found.resurrected] == ["resurrected:jo-2:cit-d"]
 
 
+def test_a_pair_suggested_again_before_the_rejection_was_read_and_withdrawn_is_no_finding() -> None:
+    """As the 20-kill drill's log showed it: the worker outranked a suggestion, a consultant
+    rejected it from a page that had not seen that yet, the worker suggested the pair again
+    (new id, same versions) before it read the rejection, then withdrew it as `rejected`.
+    Only a suggestion that stays at the rejected versions is a finding."""
+    withdrawn_as_rejected = event(
+        SuggestionRetracted(
+            job_order_id="jo-1",
+            citizen_id="cit-a",
+            suggestion_id="sug-jo-1-cit-a-1",
+            reason="rejected",
+        ),
+        SYSTEM_MATCHING,
+    )
+    mended = facts(
+        log_of(
+            suggested("jo-1", "cit-a"),
+            retracted("jo-1", "cit-a"),
+            rejected("jo-1", "cit-a"),
+            suggested("jo-1", "cit-a", generation=1),
+            withdrawn_as_rejected,
+        )
+    )
+    found = check_suggestions(mended, set())
+    assert (found.resurrected, found.withdrawn) == ([], 1)
+    assert not mended.live
+
+    left = facts(
+        log_of(
+            suggested("jo-1", "cit-a"),
+            retracted("jo-1", "cit-a"),
+            rejected("jo-1", "cit-a"),
+            suggested("jo-1", "cit-a", generation=1),
+        )
+    )
+    found = check_suggestions(left, {("jo-1", "cit-a")})
+    assert [f.key.rsplit(":", 1)[0] for f in found.resurrected] == ["resurrected:jo-1:cit-a"]
+    assert found.withdrawn == 0
+
+
 def test_a_redelivered_retraction_after_a_newer_suggestion_takes_it_back() -> None:
     """Consumers apply every record where it lands: an old retraction redelivered after a
     crash, behind a newer suggestion of the pair, leaves the pair retracted for them."""

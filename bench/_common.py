@@ -36,6 +36,7 @@ from rich.table import Table
 from schemas.envelope import SYSTEM_MATCHING, Event
 from schemas.jobs import JobOrder
 from schemas.placements import AppliedEligibility, PlacementSuggested, Reason
+from schemas.sealing import KeyRing
 from services.auth.issuer import LocalIssuer
 from services.common.kafka import make_producer
 from services.stack import Proc, Stack, free_port_base
@@ -644,14 +645,15 @@ def suggestions(
     return events
 
 
-async def produce_events(bootstrap: str, events: list[Event]) -> None:
-    """Straight to the catalogue topics, as the services append them (key, headers)."""
+async def produce_events(bootstrap: str, events: list[Event], keys: KeyRing | None = None) -> None:
+    """Straight to the catalogue topics, as the services append them (key, headers; personal
+    fields sealed with `keys`, if given)."""
     producer = make_producer(bootstrap)
     await producer.start()
     try:
         futures = [
             await producer.send(
-                e.topic, e.to_json(), key=e.aggregate_id.encode(), headers=e.headers()
+                e.topic, e.to_json(keys), key=e.aggregate_id.encode(), headers=e.headers()
             )
             for e in events
         ]

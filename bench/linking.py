@@ -4,7 +4,7 @@ Run from the repo root::
 
     .venv/bin/python bench/linking.py [--seed 7] [--holdout-fraction 0.25]
 
-Two query sets, each scored for the baseline and the product side by side:
+Four query sets, each scored for the baseline and the product side by side:
 
 1. ``held-out``: Danish ESCO alternative labels removed from the index and predicted back to
    their occupation. Both linkers are fitted on the remaining labels only.
@@ -13,6 +13,13 @@ Two query sets, each scored for the baseline and the product side by side:
 3. ``titles_da_2``: ``bench/data/titles_da_2.csv``, a second set of Danish titles for
    unskilled and semi-skilled work, written before looking at the linker's output and never
    used for tuning (``--dev`` skips it, for development runs).
+4. ``seed jobs``: ``bench/data/seed_jobs.csv``, the jobs of the seed programmes (the 12 VIP2
+   jobpakker by VIP2's names, IGU jobs in care, cleaning, kitchen, warehouse, transport,
+   agriculture and childcare, the demo's titles) with the occupations accepted as right;
+   ``tests/unit/reference/test_seed_jobs.py`` requires hit@1 = 1 on it.
+
+The product includes our curated Danish job titles (``services/reference/data/
+job_titles_da.csv``); on the held-out set, titles equal to a held-out label are left out.
 
 The baseline is the one the issue names: ``TfidfVectorizer(analyzer="char_wb",
 sublinear_tf=True)`` over Danish labels only, cosine similarity, an occupation scores its best
@@ -32,7 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from services.reference.esco import DATA_DIR, OCCUPATIONS_FILE, read_occupations  # noqa: E402
+from services.reference.esco import (  # noqa: E402
+    DATA_DIR,
+    OCCUPATIONS_FILE,
+    normalise,
+    read_occupations,
+)
 from services.reference.evaluation import (  # noqa: E402
     BASELINE_RANGES,
     TITLES_FILE,
@@ -47,10 +59,12 @@ from services.reference.evaluation import (  # noqa: E402
 )
 from services.reference.occupation_linker import (  # noqa: E402
     OccupationLinker,
+    curated_titles,
     target_job_priors,
 )
 
 DEFAULT_SEED = 7
+SEED_JOBS_FILE = ROOT / "bench" / "data" / "seed_jobs.csv"
 DEFAULT_FRACTION = 0.25
 
 
@@ -102,7 +116,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"baseline char_wb {lo}-{hi}": BaselineLinker(train.values(), (lo, hi)).link
         for lo, hi in BASELINE_RANGES
     }
-    product = OccupationLinker(train.values(), target_job_priors())
+    # The product's curated Danish titles, less any that equals a held-out label (it would
+    # put the answer back into the index).
+    held = {normalise(q.text) for q in queries}
+    curated = [(t, uri) for t, uri in curated_titles() if normalise(t) not in held]
+    print(
+        f"curated titles: {len(curated)} of {len(curated_titles())} (equal to a held-out label: "
+        f"{len(curated_titles()) - len(curated)})"
+    )
+    product = OccupationLinker(train.values(), target_job_priors(), titles=curated)
     compare("held-out ESCO alt labels", baselines, product.search, queries)
 
     titles = read_titles(args.titles)
@@ -110,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"baseline char_wb {lo}-{hi}": BaselineLinker(occupations.values(), (lo, hi)).link
         for lo, hi in BASELINE_RANGES
     }
-    product = OccupationLinker(occupations.values(), target_job_priors())
+    product = OccupationLinker(occupations.values(), target_job_priors(), titles=curated_titles())
     compare(f"Danish job titles ({args.titles.name})", baselines, product.search, titles)
     if not args.dev:
         heldout_titles = read_titles(args.titles_heldout)
@@ -120,6 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             product.search,
             heldout_titles,
         )
+    seeds = read_titles(SEED_JOBS_FILE)
+    compare(
+        f"the seeds' jobs ({SEED_JOBS_FILE.name}: 12 VIP2 jobpakker, IGU jobs, demo titles)",
+        baselines,
+        product.search,
+        seeds,
+    )
     print(f"\n{time.perf_counter() - started:.1f} s")
     return 0
 

@@ -74,9 +74,16 @@ def model() -> tuple[LinearModel, str]:
             return entry.model(), f"{kind} ({entry.version})"
     # Signs as a placement model learns them: coverage, experience and wishes help; commute
     # ratio and late start hurt. Standardisation roughly as on synthetic pairs.
-    coef = np.array([0.9, 0.3, 0.7, 0.4, 0.6, 0.3, 0.5, 0.35, -0.8, 0.4, -0.3, 0.5, 0.25, 0.15])
-    mean = np.array([0.3, 0.2, 0.4, 0.1, 0.3, 0.1, 0.15, 0.2, 0.9, 0.8, 0.1, 0.3, 0.5, 0.5])
-    scale = np.array([0.25, 0.2, 0.35, 0.3, 0.3, 0.15, 0.2, 0.4, 0.6, 0.2, 0.25, 0.35, 0.5, 0.5])
+    # The last three are the text features (title, wish, skill text similarity).
+    coef = np.array(
+        [0.9, 0.3, 0.7, 0.4, 0.6, 0.3, 0.5, 0.35, -0.8, 0.4, -0.3, 0.5, 0.25, 0.15, 0.4, 0.3, 0.1]
+    )
+    mean = np.array(
+        [0.3, 0.2, 0.4, 0.1, 0.3, 0.1, 0.15, 0.2, 0.9, 0.8, 0.1, 0.3, 0.5, 0.5, 0.3, 0.2, 0.1]
+    )
+    scale = np.array(
+        [0.25, 0.2, 0.35, 0.3, 0.3, 0.15, 0.2, 0.4, 0.6, 0.2, 0.25, 0.35, 0.5, 0.5, 0.4, 0.3, 0.1]
+    )
     return LinearModel("bench-fixed", FEATURES, mean, scale, coef, -1.2), "fixed (no var/models)"
 
 
@@ -93,6 +100,11 @@ def vary_card(
     if rng.random() < 0.35:
         years = float(rng.integers(0, 12)) / 2
         experience.append(Experience(title=str(pick(TITLES)), years=years))
+    if rng.random() < 0.25:
+        # A title as people write it, with the employer: mostly distinct texts (about 20k
+        # at 100k cards), which the text features keep one vector each of.
+        firm = f"{pick(TITLES)} hos firma {int(rng.integers(5000))}"
+        experience.append(Experience(title=firm, years=float(rng.integers(1, 6))))
     birth = int(rng.integers(1962, 2007))
     arrival = dt.date(int(rng.integers(max(birth + 1, 1995), 2026)), int(rng.integers(1, 13)), 1)
     available = (

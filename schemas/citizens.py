@@ -121,8 +121,14 @@ class ProgrammeEligibility(BaseModel):
     assessed_for: dt.date = Field(description="The start date the gates were checked for.")
 
 
+# The card, the ESCO links of its texts and the programme gates drawn from it (age,
+# residence): all about the person.
+_CARD_FIELDS = ("card", "links", "eligibility")
+
+
 class CompetenceCardRegistered(_CitizenEvent):
     event_type: ClassVar[str] = "CompetenceCardRegistered"
+    personal_fields: ClassVar[tuple[str, ...]] = _CARD_FIELDS
     version: int = Field(ge=1, description="Card version after this event (1 here).")
     card: CompetenceCard
     links: list[ConceptLink] = Field(
@@ -133,6 +139,7 @@ class CompetenceCardRegistered(_CitizenEvent):
 
 class CompetenceCardUpdated(_CitizenEvent):
     event_type: ClassVar[str] = "CompetenceCardUpdated"
+    personal_fields: ClassVar[tuple[str, ...]] = _CARD_FIELDS
     version: int = Field(ge=2, description="Card version after this event.")
     card: CompetenceCard
     links: list[ConceptLink] = Field(default_factory=list)
@@ -141,6 +148,7 @@ class CompetenceCardUpdated(_CitizenEvent):
 
 class CitizenAvailabilityChanged(_CitizenEvent):
     event_type: ClassVar[str] = "CitizenAvailabilityChanged"
+    personal_fields: ClassVar[tuple[str, ...]] = ("available_from", "hours_per_week", "reason")
     available: bool
     available_from: SaneDate | None = None
     hours_per_week: float | None = Field(default=None, gt=0, le=60)
@@ -192,4 +200,20 @@ class ConsentWithdrawn(_CitizenEvent):
 
 class ErasureRequested(_CitizenEvent):
     event_type: ClassVar[str] = "ErasureRequested"
+    personal_fields: ClassVar[tuple[str, ...]] = ("reason",)
     reason: str | None = Field(default=None, max_length=500)
+
+
+class CitizenErased(_CitizenEvent):
+    """The citizen's personal data is erased: delete what you hold about them.
+
+    Appended after the citizen's data key was deleted (crypto-shredding, GDPR art. 17): the
+    personal fields of every earlier event about the citizen can no longer be opened by
+    anyone. A consumer must, on receiving it: delete every copy it made of the citizen's
+    personal data (card content, free texts, suggestion reasons; in stores, caches, search
+    indexes, files and backups it controls, backups as they rotate), stop processing the
+    citizen, and not ask for the data again. It may keep the pseudonymous `citizen_id` and
+    anonymous counts. Events about the citizen read afterwards (a replay) carry no personal
+    fields. Idempotent: the same citizen may be announced more than once."""
+
+    event_type: ClassVar[str] = "CitizenErased"

@@ -15,7 +15,9 @@ from pydantic import (
     field_validator,
 )
 
+from schemas import sealing
 from schemas.common import Cvr, MunicipalityCode
+from schemas.sealing import KeyRing
 
 ActorRole = Literal["consultant", "employer", "citizen", "system", "administrator"]
 
@@ -56,10 +58,27 @@ class EventPayload(BaseModel):
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
     topic: ClassVar[str]
+    # The fields that say something about a person: sealed with the citizen's key when the
+    # event is written with a key ring (see `schemas.sealing`); the rest stays clear.
+    personal_fields: ClassVar[tuple[str, ...]] = ()
 
     @property
     def aggregate_id(self) -> str:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
+
+
+class ErasedPayload(EventPayload):
+    """An event whose required personal fields could not be read: the citizen's key was
+    deleted (erased). Carries the event's clear fields only; `original` is the model it was.
+    Consumers treat it as the citizen erased (see `REGISTRY.decode`)."""
+
+    original: ClassVar[type[EventPayload]]
+
+    @property
+    def aggregate_id(self) -> str:
+        # The original's rule, on the clear fields it reads (ids are never personal fields).
+        rule: Any = type(self).original.aggregate_id
+        return str(rule.fget(self))
 
 
 class Event(BaseModel):
@@ -114,8 +133,12 @@ class Event(BaseModel):
     def topic(self) -> str:
         return self.payload.topic
 
-    def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+    def to_json(self, keys: KeyRing | None = None) -> bytes:
+        """The record's value: personal fields sealed with `keys` (writers pass their
+        service's ring, `schemas.sealing.installed()`); in plain text without."""
+        if keys is None or not type(self.payload).personal_fields:
+            return self.model_dump_json().encode()
+        return sealing.seal(self, keys)
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [

@@ -6,12 +6,14 @@ fails when the committed files differ from what the models produce.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from schemas.citizens import CitizenErased
 from schemas.envelope import HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, Event
 from schemas.envelope import EventPayload as _Payload
 from schemas.registry import REGISTRY
@@ -21,6 +23,8 @@ SCHEMAS_DIR = Path(__file__).resolve().parent
 JSON_DIR = SCHEMAS_DIR / "json"
 ASYNCAPI_PATH = SCHEMAS_DIR / "asyncapi.yaml"
 _REF = "#/$defs/{model}"
+# Events that oblige a consumer to act: their whole description goes into the AsyncAPI.
+CONSUMER_DUTIES = frozenset((CitizenErased.event_type,))
 
 
 def schema_file_name(model: type[_Payload]) -> str:
@@ -37,7 +41,7 @@ def event_json_schema(model: type[_Payload]) -> dict[str, Any]:
     props = envelope["properties"]
     props["event_type"] = {"const": model.event_type, "type": "string"}
     props["schema_version"] = {"const": model.schema_version, "type": "integer"}
-    props["payload"] = payload
+    props["payload"] = _sealable(model, payload)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"urn:jobmatch:event:{model.event_type}:v{model.schema_version}",
@@ -47,6 +51,39 @@ def event_json_schema(model: type[_Payload]) -> dict[str, Any]:
         **{k: v for k, v in envelope.items() if k not in ("title", "description")},
         "$defs": dict(sorted(defs.items())),
     }
+
+
+SEALED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The personal fields (x-personal-fields), encrypted with the citizen's data "
+    "key: AES-256-GCM, `data` = base64(12-byte nonce | ciphertext of the fields' JSON members "
+    "without the enclosing braces), the record's event_id (its text) as associated data; "
+    "`kid` names the key (the citizen's id). Once the citizen is erased the key is deleted "
+    "and the fields can no longer be read: treat them as absent.",
+    "properties": {
+        "kid": {"type": "string"},
+        "data": {"type": "string", "contentEncoding": "base64"},
+    },
+    "required": ["kid", "data"],
+    "additionalProperties": False,
+}
+
+
+def _sealable(model: type[_Payload], payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload with personal fields: they travel in `sealed` (not required in clear)."""
+    personal = list(model.personal_fields)
+    if not personal:
+        return payload
+    payload["properties"]["sealed"] = SEALED_SCHEMA
+    payload["required"] = [f for f in payload.get("required", []) if f not in personal]
+    payload["x-personal-fields"] = personal
+    return payload
+
+
+def _description(model: type[_Payload]) -> str:
+    """The docstring as paragraphs (its line breaks inside a paragraph dropped)."""
+    paragraphs = inspect.cleandoc(model.__doc__ or model.event_type).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -64,6 +101,11 @@ def asyncapi_document() -> dict[str, Any]:
                 "name": model.event_type,
                 "title": model.event_type,
                 "summary": (model.__doc__ or model.event_type).strip().splitlines()[0],
+                **(
+                    {"description": _description(model)}
+                    if model.event_type in CONSUMER_DUTIES
+                    else {}
+                ),
                 "contentType": "application/json",
                 "headers": {
                     "type": "object",
@@ -109,6 +151,9 @@ def asyncapi_document() -> dict[str, Any]:
                 "event_type, schema_version, occurred_at, aggregate_id, correlation_id, "
                 "causation_id, actor, municipality_code, payload); the Kafka key is the "
                 "aggregate id. Delivery is at-least-once: deduplicate on event_id. "
+                "Personal fields (each payload's x-personal-fields) are sealed per citizen "
+                "(the payload's `sealed`); after a CitizenErased they cannot be read any more, "
+                "and the consumer must delete what it holds about the citizen. "
                 "Topics: " + ", ".join(f"{t.name} ({t.partitions} partitions)" for t in CATALOGUE)
             ),
         },

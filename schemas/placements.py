@@ -52,6 +52,8 @@ class PlacementSuggested(_PlacementEvent):
 
     event_type: ClassVar[str] = "PlacementSuggested"
     schema_version: ClassVar[int] = 2
+    # Drawn from the card: the reasons quote it, `missing` and the gate's reasons too.
+    personal_fields: ClassVar[tuple[str, ...]] = ("reasons", "missing", "eligibility")
     suggestion_id: str
     score: float = Field(ge=0, le=1)
     rank: int = Field(ge=1)
@@ -80,6 +82,8 @@ RetractionReason = Literal[
     # v2:
     "rejected",
     "not_held_on_restart",
+    # v3:
+    "placed",
 ]
 
 # Each retraction reason in plain Danish and English (exported with the schema as
@@ -117,6 +121,10 @@ RETRACTION_REASON_LABELS: dict[str, dict[str, str]] = {
         "da": "Matchningen har ikke længere forslaget efter en genstart",
         "en": "Matching no longer holds the suggestion after a restart",
     },
+    "placed": {
+        "da": "Borgeren er startet i et forløb og er ikke til rådighed, før det slutter",
+        "en": "The citizen has started a placement and is unavailable until it ends",
+    },
 }
 
 _LABELS_JSON: JsonDict = {
@@ -126,15 +134,18 @@ _LABELS_JSON: JsonDict = {
 
 
 class SuggestionRetracted(_PlacementEvent):
-    """Matching withdrew a suggestion. Version 2 adds reasons `rejected`, `not_held_on_restart`.
+    """Matching withdrew a suggestion. Version 2 adds reasons `rejected`, `not_held_on_restart`;
+    version 3 adds `placed`.
 
     `rejected`: a consultant rejected the pair, and matching withdraws a suggestion of it
     that it sent before it read the rejection. `not_held_on_restart`: matching's start-up
     reconciliation withdraws a suggestion that its state, rebuilt from the log, does not
-    hold. A v1 record is read as v2 unchanged (`upcast_suggestion_retracted_v1_v2`)."""
+    hold. `placed`: the citizen started a placement (`PlacementStarted`) and is not
+    suggested anywhere until it ends (`PlacementEnded`). A v1 or v2 record is read as v3
+    unchanged (`upcast_suggestion_retracted_v1_v2`, `upcast_suggestion_retracted_v2_v3`)."""
 
     event_type: ClassVar[str] = "SuggestionRetracted"
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     suggestion_id: str
     reason: RetractionReason = Field(
         description="Why the suggestion was withdrawn; `x-labels` gives each code in Danish "
@@ -150,6 +161,8 @@ class SuggestionAccepted(_PlacementEvent):
 
 class SuggestionRejected(_PlacementEvent):
     event_type: ClassVar[str] = "SuggestionRejected"
+    # A code such as `health` says something about the person, the text anything.
+    personal_fields: ClassVar[tuple[str, ...]] = ("reason_code", "reason_text")
     suggestion_id: str
     reason_code: Literal[
         "danish_level", "transport", "health", "citizen_declines", "employer_mismatch", "other"
@@ -165,6 +178,7 @@ class CandidatePresented(_PlacementEvent):
 
 class EmployerDecisionRecorded(_PlacementEvent):
     event_type: ClassVar[str] = "EmployerDecisionRecorded"
+    personal_fields: ClassVar[tuple[str, ...]] = ("reason",)
     suggestion_id: str
     decision: Literal["interview", "hired", "declined"]
     reason: str | None = Field(default=None, max_length=1000)
@@ -183,6 +197,7 @@ class PlacementStarted(_PlacementEvent):
 
 class FollowUpRecorded(_PlacementEvent):
     event_type: ClassVar[str] = "FollowUpRecorded"
+    personal_fields: ClassVar[tuple[str, ...]] = ("note",)
     placement_id: str
     date: dt.date
     status: Literal["on_track", "at_risk", "needs_action"]

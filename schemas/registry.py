@@ -14,8 +14,15 @@ from typing import Any, Literal
 
 from pydantic import ValidationError, create_model
 
-from schemas import audit, citizens, jobs, placements, reports
-from schemas.envelope import HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, Event, EventPayload
+from schemas import audit, citizens, jobs, placements, reports, sealing
+from schemas.envelope import (
+    HEADER_EVENT_TYPE,
+    HEADER_SCHEMA_VERSION,
+    ErasedPayload,
+    Event,
+    EventPayload,
+)
+from schemas.sealing import KeyRing
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -29,12 +36,18 @@ class EventRegistry:
         self._models: dict[str, type[EventPayload]] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
         self._typed: dict[bytes, tuple[bytes, type[Event]]] = {}
+        # Per event type whose required fields are personal: the model and the envelope an
+        # erased record (its key deleted) is read as.
+        self._erased: dict[str, tuple[type[EventPayload], type[Event]]] = {}
         for model in models:
             if model.event_type in self._models:
                 raise ValueError(f"duplicate event type {model.event_type}")
             self._models[model.event_type] = model
             version = str(model.schema_version).encode()
             self._typed[model.event_type.encode()] = (version, _typed_envelope(model))
+            if any(model.model_fields[f].is_required() for f in model.personal_fields):
+                erased = erased_variant(model)
+                self._erased[model.event_type] = (erased, _typed_envelope(erased))
 
     def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
         """Register a function lifting a payload of `from_version` to `from_version + 1`."""
@@ -69,10 +82,13 @@ class EventRegistry:
             version += 1
         return payload
 
-    def decode(self, raw: bytes | str | dict[str, Any]) -> Event:
-        """Parse one stored record into the current version of its event.
+    def decode(self, raw: bytes | str | dict[str, Any], keys: KeyRing | None = None) -> Event:
+        """Parse one stored record into the current version of its event, its sealed
+        personal fields opened with `keys` (default: the process's installed ring). Without
+        the key (the citizen erased) those fields are absent: see `schemas.sealing`.
 
-        Raises UnknownEventError or pydantic's ValidationError (both ValueErrors) on bad input.
+        Raises UnknownEventError, SealingError or pydantic's ValidationError (all
+        ValueErrors) on bad input.
         """
         doc = json.loads(raw) if isinstance(raw, bytes | str) else dict(raw)
         if not isinstance(doc, dict):
@@ -82,25 +98,77 @@ class EventRegistry:
         if not isinstance(event_type, str) or not isinstance(version, int):
             raise UnknownEventError("event record lacks event_type / schema_version")
         model = self.model(event_type)
-        payload = self.upcast(event_type, version, dict(doc.get("payload") or {}))
+        doc["payload"] = dict(doc.get("payload") or {})
+        ring = keys if keys is not None else sealing.installed()
+        opened = sealing.open_document(doc, ring)
+        if not opened and event_type in self._erased:
+            model = self._erased[event_type][0]
+        payload = self.upcast(event_type, version, doc["payload"])
         envelope = {**doc, "schema_version": model.schema_version}
         envelope["payload"] = model.model_validate(payload)
-        return Event.model_validate(envelope)
+        event = Event.model_validate(envelope)
+        self._forget_erased(event, ring)
+        return event
 
-    def decode_record(self, value: bytes, headers: Iterable[tuple[str, bytes]] = ()) -> Event:
+    def decode_record(
+        self,
+        value: bytes,
+        headers: Iterable[tuple[str, bytes]] = (),
+        keys: KeyRing | None = None,
+    ) -> Event:
         """`decode` for a Kafka record, faster when its headers name an event type at the
         current version: the record is then validated straight from JSON in one pass, as an
-        envelope whose payload type is known (half the cost of `decode`). A record whose
-        headers disagree with its body, or that is malformed, goes through `decode`, which
-        says what is wrong with it."""
+        envelope whose payload type is known (half the cost of `decode`); a sealed record in
+        the writer's form is opened in place first (the blob's members put back into the
+        bytes). A record whose headers disagree with its body, or that is malformed, goes
+        through `decode`, which says what is wrong with it."""
         named = dict(headers)
-        typed = self._typed.get(named.get(HEADER_EVENT_TYPE, b""))
+        event_type = named.get(HEADER_EVENT_TYPE, b"")
+        typed = self._typed.get(event_type)
         if typed is not None and named.get(HEADER_SCHEMA_VERSION) == typed[0]:
-            try:
-                return typed[1].model_validate_json(value)
-            except ValidationError:
-                pass
-        return self.decode(value)
+            ring = keys if keys is not None else sealing.installed()
+            opened = sealing.open_raw(value, ring)
+            if opened is not None:
+                plain, readable = opened
+                envelope = typed[1]
+                if not readable:
+                    erased = self._erased.get(event_type.decode())
+                    if erased is not None:
+                        envelope = erased[1]
+                try:
+                    event = envelope.model_validate_json(plain)
+                except ValidationError:
+                    pass
+                else:
+                    self._forget_erased(event, ring)
+                    return event
+        return self.decode(value, keys)
+
+    @staticmethod
+    def _forget_erased(event: Event, ring: KeyRing | None) -> None:
+        """A reader that learns of an erasure drops the citizen's cached key."""
+        if ring is not None and isinstance(
+            event.payload, citizens.ErasureRequested | citizens.CitizenErased
+        ):
+            ring.forget(event.payload.citizen_id)
+
+
+def erased_variant(model: type[EventPayload]) -> type[EventPayload]:
+    """`model` without its personal fields, as an `ErasedPayload`: what a record of it reads
+    as once the citizen's key is gone."""
+    fields: Any = {
+        name: (info.annotation, info)
+        for name, info in model.model_fields.items()
+        if name not in model.personal_fields
+    }
+    variant: type[EventPayload] = create_model(
+        f"Erased{model.__name__}", __base__=ErasedPayload, **fields
+    )
+    variant.event_type = model.event_type
+    variant.schema_version = model.schema_version
+    variant.topic = model.topic
+    variant.original = model  # type: ignore[attr-defined]
+    return variant
 
 
 def _typed_envelope(model: type[EventPayload]) -> type[Event]:
@@ -123,6 +191,7 @@ ALL_PAYLOADS: tuple[type[EventPayload], ...] = (
     citizens.ConsentGiven,
     citizens.ConsentWithdrawn,
     citizens.ErasureRequested,
+    citizens.CitizenErased,
     jobs.EmployerRegistered,
     jobs.JobOrderPosted,
     jobs.JobOrderUpdated,
@@ -138,6 +207,7 @@ ALL_PAYLOADS: tuple[type[EventPayload], ...] = (
     placements.PlacementEnded,
     reports.ModelEvaluated,
     reports.FairnessReported,
+    reports.ModelActivated,
     audit.PersonalDataAccessed,
 )
 
@@ -156,4 +226,10 @@ def upcast_placement_suggested_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
 @REGISTRY.upcaster("SuggestionRetracted", 1)
 def upcast_suggestion_retracted_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     """v2 only added reasons (`rejected`, `not_held_on_restart`): a v1 payload is a v2 one."""
+    return dict(payload)
+
+
+@REGISTRY.upcaster("SuggestionRetracted", 2)
+def upcast_suggestion_retracted_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v3 only added the reason `placed`: a v2 payload is a v3 one."""
     return dict(payload)

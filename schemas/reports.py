@@ -69,3 +69,22 @@ class FairnessReported(_Report):
     consented: int = Field(ge=0)
     groups: list[GroupRate]
     flagged: bool
+
+
+class ModelActivated(_Report):
+    """The matching service scores with `model_version` from this point in the log on.
+
+    Appended by the matching worker when the newest approved version of the model registry
+    differs from the one it scores with (an approval, at `POST /v1/models/{v}/approve` or
+    `jobmatch model approve`); the worker switches when it reads the event back and ranks
+    every open order again. A replay switches at the same record, so the state stays a
+    function of the log. `report_id` is `model-<version>`.
+    """
+
+    event_type: ClassVar[str] = "ModelActivated"
+    model_version: str = Field(min_length=1, max_length=100)
+    previous_version: str | None = Field(default=None, max_length=100)
+    kind: Literal["logistic", "rules"] = "logistic"
+    training_data: Literal["synthetic", "log"] | None = None
+    approved_by: str | None = Field(default=None, max_length=200)
+    approved_at: str | None = Field(default=None, max_length=40)

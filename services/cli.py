@@ -18,6 +18,7 @@ from rich.markup import escape
 from services.auth.cli import auth_app
 from services.chaos.cli import chaos_app
 from services.demo.cli import demo_app
+from services.keys.cli import keys_app, privacy_app
 from services.matching.model.cli import model_app
 from services.profiles.cli import projections_app
 from services.reference.cli import taxonomy_app
@@ -40,6 +41,8 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(projections_app, name="projections")
 app.add_typer(auth_app, name="auth")
 app.add_typer(chaos_app, name="chaos")
+app.add_typer(keys_app, name="keys")
+app.add_typer(privacy_app, name="privacy")
 err = Console(stderr=True)
 
 DEFAULT_PORT_BASE = 8700

@@ -34,6 +34,7 @@ import httpx
 from services.auth.issuer import LocalIssuer
 from services.auth.principal import Role
 from services.common.kafka import ensure_topics
+from services.keys.setup import keystore_path
 from services.storage.broker import start_s3server
 
 SERVICES = ("events", "profiles", "matching")
@@ -370,6 +371,8 @@ def service_env(
         **auth_env(issuer),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "REDIS_URL": redis_url,
+        # One key store for all the services: the citizens' data keys (services/keys).
+        "KEYSTORE_PATH": str(keystore_path(data_dir)),
         f"{name.upper()}_HOST": "127.0.0.1",
         f"{name.upper()}_PORT": str(port),
         "PYTHONUNBUFFERED": "1",

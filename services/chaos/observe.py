@@ -197,9 +197,19 @@ class Observer:
                     out.orders[oid] = OrderView(r.status_code)
                     return
                 doc = r.json()
-                listed = await get(f"/v1/job-orders/{oid}/suggestions", municipality, limit=200)
+                listed = await get(
+                    f"/v1/job-orders/{oid}/suggestions",
+                    municipality,
+                    limit=200,
+                    status="pending,accepted,rejected,presented,hired",
+                )
+                # Every suggestion matching has not withdrawn, whatever its review status.
                 shown = (
-                    [str(s["citizen_id"]) for s in listed.json().get("suggestions", [])]
+                    [
+                        str(s["citizen_id"])
+                        for s in listed.json().get("suggestions", [])
+                        if s.get("retraction_reason") is None
+                    ]
                     if listed.status_code == 200
                     else [f"unreadable: {listed.status_code}"]
                 )

@@ -39,6 +39,7 @@ from services.chaos.reconcile import (
 )
 from services.chaos.report import Check, Inv, Report
 from services.chaos.workload import LoadOptions, Workload
+from services.keys.setup import install_keystore, keystore_path
 from services.stack import Ports, free_port_base
 
 
@@ -101,6 +102,8 @@ class ChaosRun:
         self._t0 = time.monotonic()
         self._own_home = options.home is None
         self.home = options.home or Path(tempfile.mkdtemp(prefix="jobmatch-chaos-"))
+        # The stack's key store: the drill reads the sealed log as its services do.
+        install_keystore(keystore_path(self.home), "chaos")
         ports = Ports(options.port_base) if options.port_base else free_port_base()
         memory = options.storage == "memory"
         launcher_type = UpLauncher if options.launcher == "up" else StackLauncher

@@ -133,6 +133,11 @@ class BrokerSettings(KafkaSecuritySettings):
         description="Comma-separated host:port list, e.g. 127.0.0.1:9092"
     )
     log_level: str = "INFO"
+    # The citizens' data keys (services/keys): every event written is sealed with them, every
+    # one read opened. Empty: personal fields are written in plain text (warned at start).
+    keystore_path: str = Field(
+        default="", description="The key store's SQLite file (the embedded stack's data folder)"
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

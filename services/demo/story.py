@@ -43,7 +43,9 @@ def _suggestion(
         ids = [s["suggestion_id"] for s in doc.get("suggestions", []) if s["citizen_id"] == CITIZEN]
         return str(ids[0]) if ids else None
 
-    return _poll(client, f"{profiles}/v1/job-orders/{ORDER}/suggestions", auth, timeout, pick)
+    # Every status: on a second run her suggestion is no longer pending (hired, placed).
+    url = f"{profiles}/v1/job-orders/{ORDER}/suggestions?status=all"
+    return _poll(client, url, auth, timeout, pick)
 
 
 def load_story(

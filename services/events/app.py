@@ -25,6 +25,7 @@ from services.common.serve import LIFESPAN_STOP_S
 from services.common.tasks import Supervised
 from services.events import projection
 from services.events.context import CommandContext
+from services.events.erasure import announce_pending
 from services.events.errors import CommandError, Forbidden, Hidden, Unavailable
 from services.events.handlers import Handlers, Publisher
 from services.events.publisher import EventPublisher
@@ -32,6 +33,8 @@ from services.events.routes import router
 from services.events.settings import EventsSettings
 from services.events.store import AggregateStore
 from services.events.taxonomy import router as taxonomy_router
+from services.keys.ring import CachedKeyRing
+from services.keys.setup import install_keystore
 from services.projection.projector import Projector
 from services.projection.store import ViewStore
 from services.reference.esco import load_taxonomy
@@ -49,6 +52,8 @@ class Adapters:
 
     redis: Redis
     publisher: Publisher
+    # The citizens' data keys (None: events are written unsealed).
+    keys: CachedKeyRing | None = None
 
 
 OpenAdapters = Callable[[EventsSettings], AbstractAsyncContextManager[Adapters]]
@@ -57,10 +62,11 @@ OpenAdapters = Callable[[EventsSettings], AbstractAsyncContextManager[Adapters]]
 @asynccontextmanager
 async def open_adapters(settings: EventsSettings) -> AsyncIterator[Adapters]:
     redis = connect_with(settings)
-    publisher = EventPublisher(settings.kafka_bootstrap_servers)
+    keys = install_keystore(settings.keystore_path, "events")
+    publisher = EventPublisher(settings.kafka_bootstrap_servers, keys=keys)
     try:
         await publisher.start()
-        yield Adapters(redis, publisher)
+        yield Adapters(redis, publisher, keys)
     finally:
         await publisher.stop()
         await redis.aclose()
@@ -81,8 +87,11 @@ from the verified token (subject, role, municipality or CVR); no request header 
 This service uses the ESCO classification of the European Commission."""
 
 
-def sweeper(ctx: CommandContext, interval_s: float) -> Callable[[asyncio.Event], object]:
-    """Expire orders past their deadline, and record fills a crash left unrecorded."""
+def sweeper(
+    ctx: CommandContext, interval_s: float, keys: CachedKeyRing | None = None
+) -> Callable[[asyncio.Event], object]:
+    """Expire orders past their deadline, and record fills and erasures' announcements a
+    crash left unrecorded."""
 
     async def sweep(stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -93,6 +102,8 @@ def sweeper(ctx: CommandContext, interval_s: float) -> Callable[[asyncio.Event],
                 filled = await ctx.record_filled()
                 if filled:
                     log.warning("fills recorded late", extra={"job_order_ids": filled})
+                if keys is not None:
+                    await announce_pending(ctx.handlers.publisher, keys)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
 
@@ -123,7 +134,7 @@ def create_app(settings: EventsSettings, adapters: OpenAdapters = open_adapters)
                 "aggregates": Supervised("aggregates", projector.run),
                 "sweeper": Supervised(
                     "sweeper",
-                    sweeper(ctx, settings.events_sweep_interval_s),  # type: ignore[arg-type]
+                    sweeper(ctx, settings.events_sweep_interval_s, io.keys),  # type: ignore[arg-type]
                 ),
             }
             stop = asyncio.Event()

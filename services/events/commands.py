@@ -14,6 +14,7 @@ from typing import Literal
 
 from schemas.citizens import (
     CitizenAvailabilityChanged,
+    CitizenErased,
     CompetenceCard,
     CompetenceCardRegistered,
     CompetenceCardUpdated,
@@ -50,6 +51,7 @@ from services.events.state import (
     SuggestionState,
 )
 from services.rules.eligibility import IGU_LAST_START, PROGRAMMES, check
+from services.rules.programmes import PlacementPlan, placement_refusals
 
 Key = tuple[str, str]
 
@@ -233,8 +235,12 @@ def decide_request_erasure(
     citizen_id: str, reason: str | None, citizen: CitizenState | None
 ) -> Decision:
     _live_citizen(citizen, citizen_id)
-    event = ErasureRequested(citizen_id=citizen_id, reason=reason)
-    return Decision([event], (citizen_key(citizen_id),))
+    # The publisher deletes the citizen's data key before it appends CitizenErased.
+    events: list[EventPayload] = [
+        ErasureRequested(citizen_id=citizen_id, reason=reason),
+        CitizenErased(citizen_id=citizen_id),
+    ]
+    return Decision(events, (citizen_key(citizen_id),))
 
 
 # -- job orders --------------------------------------------------------------------------------
@@ -456,11 +462,33 @@ def placement_id_for(suggestion_id: str) -> str:
     return "plc-" + hashlib.sha256(suggestion_id.encode()).hexdigest()[:20]
 
 
+def _programme_rules(cmd: StartPlacement, order: JobOrder, citizen: CitizenState | None) -> None:
+    """The programme rules on the start date (`services.rules.programmes`): 422 for what the
+    request breaks itself (hours, dates), else 409 for what does not fit the order's
+    programme or the citizen's eligibility; Danish reasons naming the fields."""
+    if citizen is None or citizen.card is None or citizen.erased:
+        raise Conflict("the citizen has been erased; no placement can start")
+    plan = PlacementPlan(
+        cmd.placement_type,
+        cmd.start_date,
+        cmd.end_date,
+        cmd.weekly_hours_work,
+        cmd.weekly_hours_school,
+    )
+    refusals = placement_refusals(plan, order.programme, citizen.card)
+    if not refusals:
+        return
+    kind = Invalid if any(r.status == 422 for r in refusals) else Conflict
+    mine = [r for r in refusals if r.status == kind.status]
+    raise kind.said([(r.field, r.code, r.da, r.en) for r in mine])
+
+
 def decide_start_placement(
     cmd: StartPlacement,
     suggestion: SuggestionState | None,
     review: ReviewState | None,
     order: OrderState | None,
+    citizen: CitizenState | None,
 ) -> Decision:
     found = _suggestion(suggestion, cmd.suggestion_id)
     current = review or ReviewState()
@@ -468,10 +496,7 @@ def decide_start_placement(
         raise Conflict(f"a placement starts after the employer hired; this one is {current.status}")
     open_order = _open_order(order, found.job_order_id)
     assert open_order.order is not None
-    if cmd.end_date and cmd.end_date < cmd.start_date:
-        raise Invalid("the end date lies before the start date", field="end_date")
-    if cmd.placement_type == "IGU" and cmd.start_date > IGU_LAST_START:
-        raise Invalid("IGU runs only until 31 December 2027", field="start_date")
+    _programme_rules(cmd, open_order.order, citizen)
     pid = placement_id_for(cmd.suggestion_id)
     events: list[EventPayload] = [
         PlacementStarted(

@@ -121,14 +121,18 @@ class CommandContext:
         return await self.handlers.execute([rkey, okey], decide, meta, suggestion.municipality_code)
 
     async def start_placement(self, cmd: c.StartPlacement, who: Principal, meta: Meta) -> Accepted:
-        """The review and the order (its open positions); makes the placement."""
+        """The review, the order (its programme and open positions) and the citizen (her
+        eligibility on the start date, read only); makes the placement."""
         suggestion = await self.suggestion(cmd.suggestion_id)
         access.suggestion(who, suggestion, cmd.suggestion_id)
         rkey = c.review_key(cmd.suggestion_id)
         okey = c.order_key(suggestion.job_order_id) if suggestion else ("order", "-")
+        ckey = c.citizen_key(suggestion.citizen_id) if suggestion else ("citizen", "-")
         return await self.handlers.execute(
-            [rkey, okey],
-            lambda s: c.decide_start_placement(cmd, suggestion, s.get(rkey), s.get(okey)),
+            [rkey, okey, ckey],
+            lambda s: c.decide_start_placement(
+                cmd, suggestion, s.get(rkey), s.get(okey), s.get(ckey)
+            ),
             meta,
         )
 

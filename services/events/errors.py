@@ -9,16 +9,31 @@ class CommandError(Exception):
     def __init__(self, reason: str, field: str | None = None) -> None:
         super().__init__(reason)
         self.problems: list[tuple[str | None, str]] = [(field, reason)]
+        # Per problem, what a rule with a Danish reason adds: its code and its English text.
+        self.extras: list[dict[str, str]] = [{}]
 
     @classmethod
     def of(cls, problems: list[tuple[str, str]]) -> CommandError:
         """One error naming several fields."""
         err = cls(problems[0][1], problems[0][0])
         err.problems = list(problems)
+        err.extras = [{} for _ in problems]
+        return err
+
+    @classmethod
+    def said(cls, problems: list[tuple[str, str, str, str]]) -> CommandError:
+        """One error of rules that speak Danish first: (field, code, Danish, English) each;
+        `reason` is the Danish text, `reason_en` the English, `code` stable for clients."""
+        err = cls(problems[0][2], problems[0][0])
+        err.problems = [(f, da) for f, _, da, _ in problems]
+        err.extras = [{"code": code, "reason_en": en} for _, code, _, en in problems]
         return err
 
     def detail(self) -> list[dict[str, str | None]]:
-        return [{"field": f, "reason": r} for f, r in self.problems]
+        return [
+            {"field": f, "reason": r, **extra}
+            for (f, r), extra in zip(self.problems, self.extras, strict=True)
+        ]
 
 
 class Forbidden(CommandError):
@@ -45,6 +60,19 @@ class Conflict(CommandError):
     """The command does not fit the aggregate's current state (or lost a race)."""
 
     status = 409
+
+
+class Gone(CommandError):
+    """The citizen's personal data was erased: nothing more may be recorded about them (a
+    new data key would undo the erasure)."""
+
+    status = 410
+
+
+ERASED_REASON = (
+    "Borgerens personoplysninger er slettet (GDPR art. 17); der kan ikke registreres mere "
+    "om borgeren."
+)
 
 
 class Invalid(CommandError):

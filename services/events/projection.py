@@ -28,6 +28,7 @@ from typing import Any
 
 from schemas.citizens import (
     CitizenAvailabilityChanged,
+    CitizenErased,
     CompetenceCardRegistered,
     CompetenceCardUpdated,
     ConsentGiven,
@@ -274,6 +275,7 @@ _HANDLERS: dict[type, Callable[[Event], list[Write]]] = {
     ConsentGiven: _consent_given,
     ConsentWithdrawn: _consent_withdrawn,
     ErasureRequested: _erased,
+    CitizenErased: _erased,
     JobOrderPosted: _order_posted,
     JobOrderUpdated: _order_updated,
     JobOrderClosed: _order_closed,

@@ -11,6 +11,7 @@ broker may have written (`services.common.append`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -18,9 +19,12 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from pydantic import BaseModel
 
+from schemas.citizens import CitizenErased
 from schemas.envelope import HEADER_EVENT_ID, Event
 from services.common.append import at_most_once, find_record, partition_for
 from services.common.kafka import make_producer
+from services.events.errors import ERASED_REASON, Gone
+from services.keys.ring import CachedKeyRing
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,20 @@ class Position(BaseModel):
 
 
 class EventPublisher:
-    def __init__(self, bootstrap: str, *, attempts: int = 3, lookup_budget_s: float = 20.0):
+    """`keys`: the citizens' data keys. Personal fields are sealed with them; an event about
+    an erased citizen is refused (410), and `CitizenErased` deletes the key before it is
+    appended (crypto-shredding, docs/privacy.md)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        attempts: int = 3,
+        lookup_budget_s: float = 20.0,
+        keys: CachedKeyRing | None = None,
+    ):
         self._bootstrap = bootstrap
+        self._keys = keys
         self._producer = at_most_once(make_producer(bootstrap))
         self._attempts = attempts
         self._lookup_budget_s = lookup_budget_s
@@ -61,6 +77,11 @@ class EventPublisher:
         """Returns once the broker has acknowledged the write (acks=all), or once the
         event is found in the log after a failure; raises KafkaError or TimeoutError if it
         is not in the log and could not be appended, or if its outcome is unknown."""
+        if self._keys is not None and isinstance(event.payload, CitizenErased):
+            # The key goes before the announcement: once it is in the log, nobody can read.
+            await asyncio.to_thread(self._keys.erase, event.payload.citizen_id)
+            log.info("data key deleted", extra={"citizen_id": event.payload.citizen_id})
+        value = self._value(event)
         key = event.aggregate_id.encode()
         tp = TopicPartition(event.topic, await partition_for(self._producer, event.topic, key))
         # Anything appended from here on lands at or after this offset.
@@ -70,7 +91,7 @@ class EventPublisher:
             try:
                 meta = await self._producer.send_and_wait(
                     event.topic,
-                    value=event.to_json(),
+                    value=value,
                     key=key,
                     partition=tp.partition,
                     headers=event.headers(),
@@ -101,13 +122,24 @@ class EventPublisher:
                         "append had landed",
                         extra={"event_id": str(event.event_id), "offset": offset},
                     )
-                    return self._acknowledged(tp, offset)
+                    return self._acknowledged(tp, offset, event)
                 if attempt == self._attempts:
                     raise
                 continue
-            return self._acknowledged(tp, meta.offset)
+            return self._acknowledged(tp, meta.offset, event)
         raise AssertionError("unreachable")
 
-    def _acknowledged(self, tp: TopicPartition, offset: int) -> Position:
+    def _value(self, event: Event) -> bytes:
+        """The record's value, sealed; refused for an erased citizen (but their erasure)."""
+        citizen_id = getattr(event.payload, "citizen_id", None)
+        if self._keys is None or not isinstance(citizen_id, str):
+            return event.to_json()
+        if not isinstance(event.payload, CitizenErased) and self._keys.is_erased(citizen_id):
+            raise Gone(ERASED_REASON)
+        return event.to_json(self._keys)
+
+    def _acknowledged(self, tp: TopicPartition, offset: int, event: Event) -> Position:
         self._acked[tp] = max(self._acked.get(tp, 0), offset + 1)
+        if self._keys is not None and isinstance(event.payload, CitizenErased):
+            self._keys.store.announced(event.payload.citizen_id)
         return Position(topic=tp.topic, partition=tp.partition, offset=offset)

@@ -437,7 +437,16 @@ async def start_placement(
     body: StartPlacementBody, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
     """Emits `PlacementStarted`; when it takes the order's last open position, also
-    `JobOrderClosed` (filled)."""
+    `JobOrderClosed` (filled).
+
+    Programme rules on the start date (`services/rules/programmes.py`): the type must fit
+    the order's programme (an IGU order takes IGU, a løntilskud order løntilskud, ...; an
+    ordinary job fits every order) and the citizen must be eligible for it then (IGU: 18-50,
+    refugee or family-reunified, at most 20 years since arrival, start by 31 December 2027;
+    IO-stilling: newly arrived or under 25): 409. Hours: an IGU is at most 37 hours of work
+    and school a week together and holds school (usually 29 + 8), an IO-stilling spends 20 %
+    of the hours on training, no placement exceeds 48 hours: 422. Each refusal names the
+    field, with `reason` in Danish, `reason_en` in English and a stable `code`."""
     return await ctx.start_placement(c.StartPlacement(**body.model_dump()), who, _meta(who, cid))
 
 

@@ -22,6 +22,8 @@ from schemas.citizens import CompetenceCardRegistered, CompetenceCardUpdated
 from schemas.envelope import Event
 from schemas.jobs import JobOrderPosted, JobOrderUpdated
 from schemas.registry import REGISTRY
+from schemas.reports import ModelActivated
+from schemas.sealing import installed
 from schemas.topics import DEAD_LETTER, PLACEMENTS
 from services.common.deadletter import dead_letter_headers, safe_key, safe_reason
 from services.matching.decisions import to_event
@@ -80,7 +82,11 @@ class Handler:
         # Between two records only may a snapshot pickle the state (it holds the lock).
         async with runtime.lock:
             state = runtime.state
-            decisions = state.apply(event)
+            if isinstance(event.payload, ModelActivated):
+                # A switch ranks every open order again: off the event loop (heartbeats).
+                decisions = await asyncio.to_thread(state.apply, event)
+            else:
+                decisions = state.apply(event)
             outputs = [to_event(d, event, state.scorer.model_version) for d in decisions]
             state.sent(outputs)
             runtime.advance(tp, msg.offset, msg.value, event.occurred_at)
@@ -124,7 +130,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Any:
 
     async def send(out: Event) -> Awaitable[Any]:
         return await placements.send(
-            key=out.aggregate_id.encode(), value=out.to_json(), headers=out.headers()
+            key=out.aggregate_id.encode(), value=out.to_json(installed()), headers=out.headers()
         )
 
     async def dead_letter_send(msg: Message, exc: Exception) -> None:

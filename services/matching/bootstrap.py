@@ -14,9 +14,11 @@ import faust
 
 from services.auth.authenticator import Authenticator
 from services.common.logs import configure_logging
+from services.keys.setup import install_keystore
 from services.matching.agents import register_agents
 from services.matching.app import create_app
 from services.matching.domain.learned import LearnedScorer
+from services.matching.domain.pair_features import FEATURES
 from services.matching.domain.scoring import RuleScorer, Scorer
 from services.matching.domain.state import MatchingState
 from services.matching.domain.vectorized import CardIndex
@@ -24,13 +26,15 @@ from services.matching.linking import (
     default_linker,
     distance_km,
     load_stats,
+    occupation_name,
     skill_label,
     skills_of,
     taxonomy,
     use_taxonomy_cache,
 )
-from services.matching.model.registry import SHIPPED, Registry
-from services.matching.recovery import Runtime, Snapshots, process_age, recover
+from services.matching.model.activation import ModelWatcher, ScorerCache
+from services.matching.model.registry import Entry, Models
+from services.matching.recovery import Runtime, Snapshots, process_age, publish_events, recover
 from services.matching.settings import MatchingSettings
 from services.matching.snapshot import SnapshotStore
 from services.matching.web import register_pages
@@ -45,27 +49,64 @@ class MatchingService:
     settings: MatchingSettings
     # Started with the worker, before the consumer group is joined (see `Worker`).
     early: tuple[Callable[[], Awaitable[None]], ...] = ()
+    # Switches to a newly approved model without a restart (None: MATCHING_SCORER=rules).
+    watcher: ModelWatcher | None = None
 
     @property
     def state(self) -> MatchingState:
         return self.runtime.state
 
 
+def learned_scorer(entry: Entry) -> LearnedScorer:
+    """The worker's scorer for a registered version (its linker's skills, distances, labels)."""
+    return LearnedScorer(
+        entry.model(),
+        skills_of,
+        distance_km,
+        skill_label=skill_label,
+        occupation_name=occupation_name,
+    )
+
+
+def scorer_cache(settings: MatchingSettings) -> ScorerCache | None:
+    """What the state resolves the versions `ModelActivated` names with (None: the rule
+    score is forced, and the log's activations are not followed)."""
+    if settings.matching_scorer != "model":
+        return None
+    return ScorerCache(Models(settings.matching_model_dir), learned_scorer, FEATURES)
+
+
+def describe_scorer(scorer: Scorer, models: Models | None = None) -> dict[str, Any]:
+    """What scores now, for /health and /v1/models: version, kind, training data."""
+    entry = models.find(scorer.model_version) if models is not None else None
+    if not isinstance(scorer, LearnedScorer):
+        return {"version": scorer.model_version, "kind": "rules"}
+    training = entry.metadata.get("training_data") if entry is not None else None
+    return {
+        "version": scorer.model_version,
+        "kind": "logistic",
+        "training_data": training,
+        "note": (
+            "trained on SYNTHETIC data (jobmatch demo generate), not on real outcomes"
+            if training == "synthetic"
+            else "trained on the log's outcomes"
+        ),
+    }
+
+
 def choose_scorer(settings: MatchingSettings) -> tuple[Scorer, dict[str, Any]]:
     """The newest approved model of the registry, else the shipped one, else the rule score;
-    and what it is."""
+    and what it is. What the worker starts with: a `ModelActivated` in the log overrides it
+    from that record on (model/activation.py)."""
     entry = None
     if settings.matching_scorer == "model":
-        entry = (
-            Registry(settings.matching_model_dir).newest_approved()
-            or Registry(SHIPPED).newest_approved()
-        )
+        entry = Models(settings.matching_model_dir).newest_approved()
     if entry is None:
         log.info(
             "no approved model: scoring with the rules",
             extra={"registry": str(settings.matching_model_dir)},
         )
-        rules = RuleScorer(distance_km)
+        rules = RuleScorer(distance_km, occupation_name=occupation_name)
         return rules, {"version": rules.model_version, "kind": "rules"}
     log.info(
         "scoring with model",
@@ -81,17 +122,21 @@ def choose_scorer(settings: MatchingSettings) -> tuple[Scorer, dict[str, Any]]:
             else "trained on the log's outcomes"
         ),
     }
-    return LearnedScorer(entry.model(), skills_of, distance_km, skill_label=skill_label), info
+    return learned_scorer(entry), info
 
 
 def state_factory(
-    settings: MatchingSettings, scorer: Scorer | None = None
+    settings: MatchingSettings,
+    scorer: Scorer | None = None,
+    models: ScorerCache | None = None,
 ) -> Callable[[], MatchingState]:
     """New empty states with the worker's linker, score, k and capacity (the worker's and a
-    fresh replay's alike). The linker loads the taxonomy when it first links a text."""
+    fresh replay's alike), following the log's `ModelActivated` records with `models`. The
+    linker loads the taxonomy when it first links a text."""
     use_taxonomy_cache(settings.taxonomy_cache_dir)
     linker = default_linker()
     chosen = scorer or choose_scorer(settings)[0]
+    resolver = models if models is not None else scorer_cache(settings)
 
     def make() -> MatchingState:
         return MatchingState(
@@ -100,6 +145,7 @@ def state_factory(
             k=settings.matching_top_k,
             capacity=settings.matching_capacity,
             index=CardIndex(skills_of),
+            models=resolver,
         )
 
     return make
@@ -120,9 +166,23 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
     started = time.monotonic()
     settings = settings or MatchingSettings()  # type: ignore[call-arg]
     configure_logging("matching", settings.log_level)
+    # The citizens' data keys: the suggestions' reasons are sealed, the cards read opened.
+    install_keystore(settings.keystore_path, "matching")
     scorer, model_info = choose_scorer(settings)
     breakdown["settings_and_model"] = round(time.monotonic() - started, 3)
-    runtime = Runtime(state_factory(settings, scorer))
+    scorers = scorer_cache(settings)
+    runtime = Runtime(state_factory(settings, scorer, scorers))
+    watcher = (
+        ModelWatcher(
+            runtime,
+            scorers.models,
+            scorers,
+            lambda events: publish_events(settings.kafka_bootstrap_servers, events),
+            interval_s=settings.matching_model_poll_s,
+        )
+        if scorers is not None
+        else None
+    )
     runtime.breakdown = breakdown
     # The taxonomy's load, whenever the linker first needs it (None: not needed yet).
     breakdown["taxonomy"] = load_stats
@@ -142,6 +202,8 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
         authenticator,
         model_info,
         settings.matching_model_dir,
+        watcher=watcher,
+        describe=lambda s: describe_scorer(s, scorers.models if scorers else None),
     )
     breakdown["bootstrap"] = round(time.monotonic() - started, 3)
 
@@ -186,7 +248,21 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
             if snapshots.worth_on_stop(runtime):
                 await snapshots.take(runtime, "stop")
 
-    return MatchingService(app, runtime, settings, (load_taxonomy, recover_state))
+    early: tuple[Callable[[], Awaitable[None]], ...] = (load_taxonomy, recover_state)
+    if watcher is not None:
+        model_watcher = watcher
+
+        async def watch_models() -> None:
+            # Checks are guarded inside; anything escaping the loop is a bug: exit loudly.
+            try:
+                await model_watcher.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                runtime.fatal("model_watcher", exc)
+
+        early += (watch_models,)
+    return MatchingService(app, runtime, settings, early, watcher)
 
 
 class Worker(faust.Worker):

@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from services.matching.domain.text_vectors import CharNgramEncoder, TextVector
 from services.reference import esco
 from services.reference.esco import DATA_DIR, Taxonomy, load_taxonomy
 from services.reference.geo import load_geo
@@ -50,6 +51,7 @@ class TaxonomyLinker:
         self._occupations: dict[tuple[str, int], tuple[tuple[str, float], ...]] = {}
         self._skills: dict[tuple[str, int], tuple[tuple[str, float], ...]] = {}
         self._isco: dict[str, str | None] = {}
+        self._texts: dict[str, TextVector] = {}
 
     @property
     def _taxonomy(self) -> Taxonomy:
@@ -82,6 +84,14 @@ class TaxonomyLinker:
         isco = occupation.isco if occupation else None
         self._remember(self._isco, occupation_uri, isco)
         return isco
+
+    def text_vector(self, text: str) -> TextVector:
+        """The text as a character n-gram vector (`text_encoder`), memoised."""
+        found = self._texts.get(text)
+        if found is None:
+            found = text_encoder().text_vector(text)
+            self._remember(self._texts, text, found)
+        return found
 
     def memo(self) -> dict[str, Any]:
         """What it has linked so far (valid for the same taxonomy only)."""
@@ -141,7 +151,7 @@ def taxonomy_key() -> str:
     """What a fitted taxonomy depends on: the reference data, the code that fits and
     searches it, and the versions of the libraries that do."""
     h = hashlib.sha256()
-    code = [Path(esco.__file__), Path(esco.__file__).with_name("occupation_linker.py")]
+    code = sorted(Path(esco.__file__).parent.glob("*.py"))
     for path in sorted(p for p in DATA_DIR.iterdir() if p.is_file()) + code:
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     for name in ("scikit-learn", "scipy", "numpy"):
@@ -199,6 +209,25 @@ def _write_atomically(path: Path, body: bytes) -> None:
                 old.unlink()
 
 
+@cache
+def text_encoder() -> CharNgramEncoder:
+    """Character n-gram TF-IDF fitted on ESCO's occupation labels (Danish and English,
+    preferred and alternative), its skill labels and the Danish skill glossary: reference
+    data only, so every process and replay gets the same vectors (about 2 s, once)."""
+    started = time.monotonic()
+    texts: list[str] = []
+    for occupation in esco.read_occupations(DATA_DIR / esco.OCCUPATIONS_FILE).values():
+        texts += occupation.labels()
+    texts += [s.label_en for s in esco.read_skills(DATA_DIR / esco.SKILLS_FILE).values()]
+    texts += [phrase for phrase, _ in esco.read_glossary(DATA_DIR / esco.GLOSSARY_FILE)]
+    encoder = CharNgramEncoder.fit(texts)
+    log.info(
+        "text encoder fitted",
+        extra={"labels": len(texts), "seconds": round(time.monotonic() - started, 3)},
+    )
+    return encoder
+
+
 def default_linker() -> TaxonomyLinker:
     """A linker on the process's taxonomy, loaded on first use."""
     return TaxonomyLinker(taxonomy)
@@ -224,3 +253,11 @@ def skill_label(skill_uri: str) -> str | None:
         skill = _loaded.skill(skill_uri)
         return skill.label_en if skill else None
     return _skill_labels().get(skill_uri)
+
+
+def occupation_name(occupation_uri: str, words: str) -> str | None:
+    """The occupation's Danish label closest to the person's words (explanations quote it:
+    "lastbilchauffør" rather than ESCO's preferred "bagagevognschauffør")."""
+    from services.reference.labels import occupation_name as name
+
+    return name(occupation_uri, words, "da")

@@ -56,6 +56,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from schemas.envelope import Event
+from schemas.sealing import installed
 from services.common.kafka import make_producer
 from services.matching.decisions import reconciliation_events
 from services.matching.domain.state import MatchingState
@@ -249,7 +250,7 @@ async def publish_events(bootstrap: str, events: Sequence[Event]) -> None:
         pending = [
             await producer.send(
                 event.topic,
-                event.to_json(),
+                event.to_json(installed()),  # the reasons sealed with the citizen's key
                 key=event.aggregate_id.encode(),
                 headers=event.headers(),
             )
@@ -473,6 +474,7 @@ class Snapshots:
                     anchors=dict(runtime.anchors),
                     log_time=runtime.log_time,
                     written_at=datetime.now(UTC),
+                    activated=state.activated,
                 )
                 applied = runtime.applied
                 body = await asyncio.to_thread(dumps_state, state)

@@ -35,15 +35,16 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.registry import REGISTRY
-from schemas.topics import CITIZENS, JOB_ORDERS, PLACEMENTS, Topic
+from schemas.topics import CITIZENS, JOB_ORDERS, PLACEMENTS, REPORTS, Topic
 from services.common.kafka import Security, make_consumer
 from services.matching.domain.state import MatchingState
 from services.matching.snapshot import Anchors, SnapshotStale, anchor_of
 
 log = logging.getLogger(__name__)
 
-# Placements too: rejections, and what matching itself has suggested and retracted.
-INPUTS: tuple[Topic, ...] = (CITIZENS, JOB_ORDERS, PLACEMENTS)
+# Placements too: rejections, and what matching itself has suggested and retracted; and
+# reports, for the `ModelActivated` records that say which model scores from where on.
+INPUTS: tuple[Topic, ...] = (CITIZENS, JOB_ORDERS, PLACEMENTS, REPORTS)
 
 Positions = dict[TopicPartition, int]
 

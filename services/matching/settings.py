@@ -22,6 +22,9 @@ class MatchingSettings(BrokerSettings, AuthSettings):
     # (trained on synthetic data); `matching_scorer=rules` forces the rule score ("rules-1").
     matching_model_dir: Path = Path("var/models")
     matching_scorer: Literal["model", "rules"] = "model"
+    # How often the worker looks for a newly approved model (an approval through its own
+    # API is seen at once); it then appends ModelActivated and switches without a restart.
+    matching_model_poll_s: float = Field(default=5.0, gt=0)
     # A dead worker's partitions are handed on after this; the broker waits it out on rejoin.
     matching_session_timeout_s: float = Field(default=3.0, gt=0)
     # Snapshots of the state with the log positions it reflects (see snapshot.py): the worker

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,15 @@ from services.auth.pages import guarded, open_page
 from services.auth.principal import Principal
 from services.common.kafka import broker_reachable
 from services.matching.domain.ranking import exposure
+from services.matching.domain.scoring import Scorer
+from services.matching.model.activation import ModelWatcher
 from services.matching.model.registry import SHIPPED, Entry, Registry
 from services.matching.recovery import Runtime
 
 log = logging.getLogger(__name__)
 VERSION = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+# How long an approval waits for the worker to score with the new version before answering.
+APPROVE_WAIT_S = 5.0
 
 
 def model_summary(entry: Entry, source: str, in_use: str | None) -> dict[str, Any]:
@@ -60,14 +65,28 @@ def register_pages(
     authenticator: Authenticator,
     model: dict[str, Any] | None = None,
     registry: Path | None = None,
+    *,
+    watcher: ModelWatcher | None = None,
+    describe: Callable[[Scorer], dict[str, Any]] | None = None,
 ) -> None:
     """Health and readiness are open; the rest needs a token (see docs/security.md)."""
+
+    def scoring() -> dict[str, Any]:
+        """The model scoring now (it changes when an approval is read back from the log)."""
+        if describe is None:
+            return model or {}
+        return describe(runtime.state.scorer)
+
+    def activation() -> dict[str, Any]:
+        if watcher is not None:
+            return watcher.health()
+        return {"scoring": runtime.state.scorer.model_version, "follows_approvals": False}
 
     @app.page("/health")
     @open_page
     async def health(self: View, request: Request) -> Response:
         """Also says which model scores, and whether it was trained on synthetic data."""
-        return self.json({"status": "ok", "service": "matching", "model": model or {}})
+        return self.json({"status": "ok", "service": "matching", "model": scoring()})
 
     @app.page("/ready")
     @open_page
@@ -86,6 +105,9 @@ def register_pages(
             # faust's own services (consumer, producer): a crash there stops the worker.
             "app_crashed": crashed,
             "signing_keys": keys,
+            # Which model scores, the newest approved one, and whether a switch is pending or
+            # was refused (the old model then keeps scoring: not a reason to stop serving).
+            "model": activation(),
         }
         ok = broker and runtime.ready and keys and not crashed
         body["status"] = "ready" if ok else "not ready"
@@ -157,16 +179,19 @@ def register_pages(
     async def models(self: View, request: Request, who: Principal) -> Response:
         """The model versions (the registry's and the shipped ones), newest first, with
         their evaluation metrics, whether approved (by whom, when) and which one scores
-        now (`in_use`: the newest approved at the worker's start)."""
-        in_use = (model or {}).get("version")
-        listed = list_models(registry, in_use) if registry is not None else []
-        return self.json({"in_use": model or {}, "models": listed})
+        now (`in_use`); `activation`: the newest approved version, whether the worker
+        scores with it, a pending or refused switch, and the last switches."""
+        current = scoring()
+        listed = list_models(registry, current.get("version")) if registry is not None else []
+        return self.json({"in_use": current, "activation": activation(), "models": listed})
 
     @app.page("/v1/models/{version}/approve")
     class ApproveModel(View):
         """POST: approve a version of the registry, recording the verified caller and the
-        time (as `jobmatch model approve VERSION` does). The worker loads the newest
-        approved version when it starts next. Approved already: 409, naming by whom."""
+        time (as `jobmatch model approve VERSION` does). If it is now the newest approved
+        version, the worker appends `ModelActivated` and scores with it once it reads that
+        record back (the answer waits up to 5 s for it: `in_use`, `activation`). Approved
+        already: 409, naming by whom."""
 
         @guarded(authenticator, "administrator")
         async def post(self, request: Request, who: Principal, version: str) -> Response:
@@ -185,5 +210,20 @@ def register_pages(
             assert registry is not None
             done = Registry(registry).approve(version, by=who.label())
             log.info("model approved", extra={"version": version, "actor": who.label()})
-            summary = model_summary(done, "registry", (model or {}).get("version"))
-            return self.json({**summary, "takes_effect": "at the next start of matching"})
+            if watcher is None:
+                summary = model_summary(done, "registry", scoring().get("version"))
+                return self.json({**summary, "takes_effect": "not while MATCHING_SCORER=rules"})
+            checked = await watcher.check()
+            if checked.get("status") == "appended" and checked.get("version") == version:
+                await watcher.wait_for(version, APPROVE_WAIT_S)
+            now = scoring().get("version")
+            summary = model_summary(done, "registry", now)
+            if now == version:
+                effect = "now: matching scores with it"
+            elif checked.get("status") == "appended":
+                effect = "within seconds: matching switches when it reads ModelActivated"
+            elif watcher.newest_approved not in (None, version):
+                effect = f"not in use: a newer approved version scores ({watcher.newest_approved})"
+            else:
+                effect = f"not yet: {checked.get('reason') or checked.get('status')}"
+            return self.json({**summary, "takes_effect": effect, "activation": checked})

@@ -137,9 +137,30 @@ async def get_job_order(
     return conditional(request, doc)
 
 
+def suggestion_statuses(raw: str) -> tuple[str, ...]:
+    """`status=` of a suggestion list: one status, several comma-separated, or `all`; 422
+    naming the field otherwise."""
+    if raw.strip() == "all":
+        return queries.STATUSES
+    wanted = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    unknown = [s for s in wanted if s not in queries.STATUSES]
+    if unknown or not wanted:
+        raise HTTPException(
+            422,
+            detail=[
+                {
+                    "field": "status",
+                    "reason": f"unknown status {', '.join(unknown) or '(none)'}; one or more "
+                    f"of {', '.join(queries.STATUSES)} (comma-separated), or all",
+                }
+            ],
+        )
+    return wanted
+
+
 @router.get(
     "/job-orders/{job_order_id}/suggestions",
-    summary="Ranked candidates suggested for a job order, with score and reasons",
+    summary="Ranked candidates suggested for a job order, with score, reasons and status",
     responses=RESPONSES,
 )
 async def get_suggestions(
@@ -148,14 +169,33 @@ async def get_suggestions(
     v: ViewsDep,
     who: OrderReader,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    status: Annotated[
+        str,
+        Query(
+            max_length=100,
+            description="Which suggestions to list by their status: pending (awaiting "
+            "review; the default), accepted, rejected, presented, hired, retracted; several "
+            "comma-separated, or `all`",
+            examples=["pending", "accepted,presented,hired", "all"],
+        ),
+    ] = "pending",
 ) -> Response:
+    """Each suggestion carries `status` (pending, accepted, rejected, presented, hired,
+    retracted: the furthest review decision on it, else whether matching withdrew it),
+    `review` (the furthest decision as recorded: accepted, rejected, presented, interview,
+    hired, declined, placed) and `retraction_reason`. `rank` counts the listed ones."""
+    statuses = suggestion_statuses(status)
     order = await _in_tenant(
         request, v, who, keys.job_order(job_order_id), "job order", job_order_id
     )
-    status = order["status"]
-    total, page = await queries.job_order_suggestions(v, job_order_id, limit)
+    total, page = await queries.job_order_suggestions(v, job_order_id, limit, statuses)
     audit_citizens(request, _citizens_in(page))
-    head = {"job_order_id": job_order_id, "status": status, "total": total}
+    head = {
+        "job_order_id": job_order_id,
+        "status": order["status"],
+        "shown": list(statuses),
+        "total": total,
+    }
     return conditional_raw(request, head, "suggestions", page)
 
 

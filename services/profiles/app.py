@@ -19,6 +19,7 @@ from services.common.health import broker_check, health_router, redis_check
 from services.common.redis import connect_with
 from services.common.serve import LIFESPAN_STOP_S
 from services.common.tasks import Supervised
+from services.keys.setup import install_keystore
 from services.profiles import keyspace
 from services.profiles.api import router
 from services.profiles.projections.guarded import ProfileProjection
@@ -42,6 +43,7 @@ def create_app(settings: ProfilesSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect_with(settings)
+        install_keystore(settings.keystore_path, "profiles")
         await trail.start()
         projection = ProfileProjection()
         projector = Projector(

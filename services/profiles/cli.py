@@ -32,12 +32,26 @@ def rebuild_command(
         int | None,
         typer.Option(min=1, help="Worker processes replaying the log [default: one a core, <= 8]"),
     ] = None,
+    keystore: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KEYSTORE_PATH",
+            help="The key store sealed events are opened with "
+            "[default: $JOBMATCH_HOME/keys/keys.sqlite if there]",
+        ),
+    ] = None,
 ) -> None:
     """Replay the whole log into a fresh keyspace, then switch readers over to it at once.
 
     Worker processes replay the log's partitions in parallel. The running profiles service
     goes on serving the old views meanwhile, and follows the switch by itself."""
+    from pathlib import Path
+
+    from services.keys.cli import default_keystore
     from services.profiles.rebuild import RebuildFailed, RebuildRunning, rebuild
+
+    if keystore is None and Path(default_keystore()).is_file():
+        keystore = default_keystore()
 
     async def run() -> None:
         redis = Redis.from_url(redis_url)
@@ -62,6 +76,7 @@ def rebuild_command(
                     keep_old=keep_old,
                     grace_s=grace,
                     workers=workers,
+                    keystore=keystore or "",
                 )
         except (RebuildRunning, RebuildFailed) as exc:
             err.print(f"[red]{exc}[/red]")

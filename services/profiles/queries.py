@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,29 +207,99 @@ async def fields(v: Views, key: str, names: tuple[str, ...]) -> dict[str, Any]:
     return {n: json.loads(r) for n, r in zip(names, raw, strict=True) if r is not None}
 
 
-async def job_order_suggestions(v: Views, job_order_id: str, limit: int) -> tuple[int, list[bytes]]:
-    """(how many, the best `limit`) as stored JSON with their rank added: ordered from the
-    ranking's scores alone, so no document is parsed (this is a hot path)."""
-    scored = await v.zrange_withscores(keys.order_ranking(job_order_id))
+# The statuses a suggestion list shows, and what each review fact makes of a suggestion:
+# the furthest fact decides (a review goes one way: accepted, presented, interview, then
+# hired or declined, then placed; or rejected), so the order facts were written in does not
+# matter. A suggestion no review reached is `retracted` once matching withdrew it, else
+# `pending`.
+STATUSES = ("pending", "accepted", "rejected", "presented", "hired", "retracted")
+_REVIEW_FACTS: dict[str, tuple[int, str]] = {
+    "accepted": (1, "accepted"),
+    "rejected": (1, "rejected"),
+    "presented": (2, "presented"),
+    "interview": (3, "presented"),
+    "declined": (4, "rejected"),
+    "hired": (4, "hired"),
+    "placed": (5, "hired"),
+}
+
+
+@dataclass(frozen=True)
+class SuggestionStatus:
+    status: str
+    # The furthest review fact as recorded (e.g. "interview", "declined"), if any.
+    review: str | None = None
+    # Why matching withdrew it, if it did (also when a review got further).
+    retraction_reason: str | None = None
+
+    def json_tail(self) -> bytes:
+        """The fields as the end of a JSON object (`, "status": ...}`)."""
+        return b', "status": %s, "review": %s, "retraction_reason": %s}' % (
+            json.dumps(self.status).encode(),
+            json.dumps(self.review).encode(),
+            json.dumps(self.retraction_reason).encode(),
+        )
+
+
+def suggestion_status(suggestion_id: str | None, facts: Mapping[str, str]) -> SuggestionStatus:
+    """The status of one suggestion from the facts about it (keys.order_suggestion_status,
+    decoded): pure."""
+    if suggestion_id is None:
+        # Projected before the status facts existed: a rebuild of the views records them.
+        return SuggestionStatus("pending")
+    retracted = facts.get(f"{suggestion_id}:retracted")
+    best: tuple[int, str] | None = None
+    review = None
+    for fact, (rank, status) in _REVIEW_FACTS.items():
+        if f"{suggestion_id}:{fact}" in facts and (best is None or rank > best[0]):
+            best, review = (rank, status), fact
+    if best is not None:
+        return SuggestionStatus(best[1], review, retracted)
+    return SuggestionStatus("retracted" if retracted else "pending", None, retracted)
+
+
+def statuses_of(facts: Mapping[Any, Any], pairs: Iterable[str]) -> dict[str, SuggestionStatus]:
+    """The status of the current suggestion of each pair (the other side's id: a citizen
+    in an order's list, an order in a citizen's)."""
+    decoded = {text(k): text(v) for k, v in facts.items()}
+    return {p: suggestion_status(decoded.get(f"current:{p}"), decoded) for p in pairs}
+
+
+async def job_order_suggestions(
+    v: Views, job_order_id: str, limit: int, statuses: Collection[str] = ("pending",)
+) -> tuple[int, list[bytes]]:
+    """(how many have one of `statuses`, the best `limit` of them) as stored JSON with their
+    rank (among those shown) and status added: ordered from the ranking's scores and the
+    status facts alone, so no document is parsed (this is a hot path)."""
+    async with v.redis.pipeline(transaction=False) as pipe:
+        pipe.zrange(v.prefix + keys.order_ranking(job_order_id), 0, -1, withscores=True)
+        pipe.hgetall(v.prefix + keys.order_suggestion_status(job_order_id))
+        ranked, facts = await pipe.execute()
+    scored = [(text(member), float(score)) for member, score in ranked]
+    of = statuses_of(facts, (cid for cid, _ in scored))
+    shown = [(cid, score) for cid, score in scored if of[cid].status in statuses]
     # Best first; ties by citizen id, as `_ranked` orders them.
-    scored.sort(key=lambda pair: (-pair[1], pair[0]))
-    ids = [cid for cid, _ in scored[:limit]]
+    shown.sort(key=lambda pair: (-pair[1], pair[0]))
+    ids = [cid for cid, _ in shown[:limit]]
     docs = await v.hmget(keys.order_suggestions(job_order_id), ids)
     page = [
-        doc[:-1] + b', "rank": %d}' % rank
-        for rank, doc in enumerate((d for d in docs if d is not None), start=1)
+        doc[:-1] + b', "rank": %d' % rank + of[cid].json_tail()
+        for rank, (cid, doc) in enumerate(
+            ((c, d) for c, d in zip(ids, docs, strict=True) if d is not None), start=1
+        )
     ]
-    return len(scored), page
+    return len(shown), page
 
 
 async def citizen(v: Views, citizen_id: str) -> dict[str, Any] | None:
-    raw, suggestions, consents, reviews, placements = await v.hgetall_many(
+    raw, suggestions, consents, reviews, placements, facts = await v.hgetall_many(
         [
             keys.citizen(citizen_id),
             keys.citizen_suggestions(citizen_id),
             keys.citizen_consents(citizen_id),
             keys.citizen_reviews(citizen_id),
             keys.citizen_placements(citizen_id),
+            keys.citizen_suggestion_status(citizen_id),
         ]
     )
     if not raw:
@@ -237,6 +307,14 @@ async def citizen(v: Views, citizen_id: str) -> dict[str, Any] | None:
     doc = _decode(raw)
     doc.setdefault("available", True)
     doc["suggestions"] = _ranked(suggestions)
+    of = statuses_of(facts, (s["job_order_id"] for s in doc["suggestions"]))
+    for suggestion in doc["suggestions"]:
+        st = of[suggestion["job_order_id"]]
+        suggestion |= {
+            "status": st.status,
+            "review": st.review,
+            "retraction_reason": st.retraction_reason,
+        }
     doc["consents"] = sorted(_decode(consents).values(), key=lambda c: c["at"])
     doc["reviews"] = _latest(reviews, "job_order_id")
     doc["placements"] = _placements(placements)

@@ -34,6 +34,7 @@ from redis.asyncio import Redis
 
 from schemas.topics import VIEW_TOPICS
 from services.common.kafka import make_consumer
+from services.keys.setup import install_keystore, installed_keystore_path
 from services.profiles import keyspace
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
@@ -87,7 +88,10 @@ async def rebuild(
     grace_s: float = 2.0,
     workers: int | None = None,
     max_batch: int = 10_000,
+    keystore: str | None = None,
 ) -> RebuildReport:
+    """`keystore`: the key store's file the workers open sealed events with (default: the
+    one this process has installed; none: personal fields read as erased)."""
     token = keyspace.fresh()
     if not await redis.set(keyspace.REBUILD_LOCK, token, nx=True, ex=LOCK_TTL_S):
         raise RebuildRunning("another rebuild is running (lock jm:views:rebuild-lock)")
@@ -101,7 +105,13 @@ async def rebuild(
         await redis.set(prefix + marker_key(VIEWS), "1")
         try:
             applied, skipped = await _replay(
-                _Job(bootstrap, client_settings(redis), prefix, max_batch),
+                _Job(
+                    bootstrap,
+                    client_settings(redis),
+                    prefix,
+                    max_batch,
+                    keystore if keystore is not None else installed_keystore_path(),
+                ),
                 shares,
                 progress,
                 known=sum(ends.values()),
@@ -176,6 +186,7 @@ class _Job:
     redis: dict[str, Any]
     prefix: str
     max_batch: int
+    keystore: str = ""
 
     def for_share(self, share: list[TopicPartitionKey]) -> bytes:
         return json.dumps({**asdict(self), "share": share}).encode()
@@ -253,6 +264,7 @@ def _work() -> None:
 
 async def _replay_share(job: _Job, share: list[TopicPartitionKey]) -> None:
     redis = Redis(**job.redis)
+    install_keystore(job.keystore, "profiles-rebuild")
     # The guard knows the erasures this worker reads; `_erase_again` covers the others.
     projection = ProfileProjection()
     # Malformed records went to the dead-letter topic when first read; not again.

@@ -9,28 +9,46 @@ from __future__ import annotations
 
 import csv
 import gzip
-import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    # Imported lazily at run time: scikit-learn and SciPy take ~1 s to import, which callers
-    # that only need the dataclasses should not pay.
-    from scipy.sparse import csc_matrix
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+from services.reference.concepts import (
+    DATA_DIR,
+    Occupation,
+    Skill,
+    _fit,
+    _Model,
+    best_label,
+    normalise,
+)
+from services.reference.occupation_linker import (
+    LinkedOccupation,
+    OccupationLinker,
+    curated_titles,
+    target_job_priors,
+)
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+__all__ = [
+    "DATA_DIR",
+    "LinkedOccupation",
+    "Occupation",
+    "Skill",
+    "Taxonomy",
+    "_Model",
+    "_fit",
+    "best_label",
+    "load_taxonomy",
+    "normalise",
+]
 
 OCCUPATIONS_FILE = "occupations.csv.gz"
 SKILLS_FILE = "skills.csv.gz"
 ISCO_FILE = "isco_groups.csv.gz"
 GLOSSARY_FILE = "skills_glossary_da.csv"
+SKILL_LABELS_DA_FILE = "skills_da.csv"
 
 _LIST_SEP = "|"
 
@@ -44,80 +62,6 @@ GLOSSARY_COVERAGE_BONUS = 0.1
 # Danish glues words together ("truckcertifikatet", "rengøringsopgaver"); shorter phrases
 # inside compounds are too often accidental ("salg" in "salgschef"), so they must stand alone.
 MIN_COMPOUND_PHRASE_LEN = 6
-
-_NON_WORD = re.compile(r"[\W_]+")
-# Same result as the regex for ASCII input, several times faster; the ~100k ESCO labels
-# normalised at load time are nearly all ASCII, so this is what keeps loading fast.
-_ASCII_NON_WORD = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
-
-
-def normalise(text: str) -> str:
-    """Lowercase, drop punctuation and collapse spaces; æ, ø, å and accents are kept."""
-    if text.isascii():
-        return " ".join(text.lower().translate(_ASCII_NON_WORD).split())
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(_NON_WORD.sub(" ", text).split())
-
-
-@dataclass(frozen=True, slots=True)
-class Occupation:
-    uri: str
-    isco: str
-    label_da: str
-    label_en: str
-    alt_da: tuple[str, ...] = ()
-    alt_en: tuple[str, ...] = ()
-
-    def labels(self) -> tuple[str, ...]:
-        """Preferred labels first, then alt labels; empty labels left out."""
-        return tuple(
-            label for label in (self.label_da, self.label_en, *self.alt_da, *self.alt_en) if label
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Skill:
-    uri: str
-    skill_type: str
-    label_en: str
-    alt_en: tuple[str, ...] = ()
-
-    def labels(self) -> tuple[str, ...]:
-        return tuple(label for label in (self.label_en, *self.alt_en) if label)
-
-
-@dataclass(frozen=True, slots=True)
-class _Model:
-    counter: CountVectorizer
-    tfidf: TfidfTransformer
-    matrix: csc_matrix
-
-
-def _fit(label_words: list[list[str]], ngram_range: tuple[int, int]) -> _Model | None:
-    from scipy.sparse import csr_matrix
-    from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
-
-    vocabulary: dict[str, int] = {}
-    indices: list[int] = []
-    indptr = [0]
-    for words in label_words:
-        for word in words:
-            indices.append(vocabulary.setdefault(word, len(vocabulary)))
-        indptr.append(len(indices))
-    if not vocabulary:
-        return None
-    label_by_word = csr_matrix(
-        (np.ones(len(indices), dtype=np.float32), indices, indptr),
-        shape=(len(label_words), len(vocabulary)),
-    )
-    counter = CountVectorizer(
-        analyzer="char_wb", ngram_range=ngram_range, lowercase=False, dtype=np.float32
-    )
-    word_by_gram = counter.fit_transform(list(vocabulary))
-    tfidf = TfidfTransformer(sublinear_tf=True)
-    matrix = tfidf.fit_transform(label_by_word @ word_by_gram)
-    # Column-major, because a query touches a few dozen n-gram columns of ~100k rows.
-    return _Model(counter=counter, tfidf=tfidf, matrix=matrix.tocsc())
 
 
 class _LabelIndex:
@@ -204,12 +148,14 @@ class Taxonomy:
         for phrase, uris in self.glossary.items():
             for uri in uris:
                 phrases_by_skill.setdefault(uri, []).append(phrase)
-        # Imported here: the linker module imports this one for the dataclasses.
-        from services.reference.occupation_linker import OccupationLinker, target_job_priors
-
-        self.occupation_linker = OccupationLinker(occupations.values(), target_job_priors())
+        self.occupation_linker = OccupationLinker(
+            occupations.values(), target_job_priors(), titles=curated_titles()
+        )
         self._skill_index = _LabelIndex(
-            ((s.uri, (*s.labels(), *phrases_by_skill.get(s.uri, ())), 1) for s in skills.values()),
+            (
+                (s.uri, (*s.labels(), *phrases_by_skill.get(s.uri, ()), s.label_da), 1)
+                for s in skills.values()
+            ),
             ngram_range,
         )
 
@@ -229,6 +175,17 @@ class Taxonomy:
         """ESCO occupations for a free-text job title (Danish or English), best first, scores
         in 0..1 (1.0 for an exact label). See ``occupation_linker`` for how."""
         return self.occupation_linker.search(text, top)
+
+    def link_occupation_labelled(self, text: str, top: int = 5) -> list[LinkedOccupation]:
+        """As ``link_occupation``, each with the label that matched the words (a Danish or
+        English ESCO label, or one of our curated Danish job titles)."""
+        return self.occupation_linker.search_labelled(text, top)
+
+    def skill_name(self, uri: str, lang: str = "da") -> str | None:
+        """A skill's name to show a person: our Danish label where there is one (``lang``
+        "da"), else ESCO's English label; None for an unknown URI."""
+        skill = self.skills.get(uri)
+        return skill.label(lang) if skill else None
 
     def link_skill(self, text: str, top: int = 5) -> list[tuple[str, float]]:
         """ESCO skills for a free-text skill, task or certificate, best first, scores in 0..1.
@@ -291,13 +248,25 @@ def read_occupations(path: Path) -> dict[str, Occupation]:
     }
 
 
-def read_skills(path: Path) -> dict[str, Skill]:
+def read_skill_labels_da(path: Path) -> dict[str, str]:
+    """Our Danish skill names (uri -> label); empty when the file is absent."""
+    if not path.exists():
+        return {}
+    return {r["uri"]: r["label_da"] for r in _read_rows(path) if r["label_da"]}
+
+
+def read_skills(path: Path, labels_da: dict[str, str] | None = None) -> dict[str, Skill]:
+    """ESCO's skills; with the Danish names from ``skills_da.csv`` beside the file unless
+    ``labels_da`` is given."""
+    if labels_da is None:
+        labels_da = read_skill_labels_da(path.with_name(SKILL_LABELS_DA_FILE))
     return {
         r["uri"]: Skill(
             uri=r["uri"],
             skill_type=r["skill_type"],
             label_en=r["label_en"],
             alt_en=_split(r["alt_en"]),
+            label_da=labels_da.get(r["uri"], ""),
         )
         for r in _read_rows(path)
     }
@@ -338,14 +307,26 @@ def search_occupations(q: str, lang: str = "da", limit: int = 10) -> list[dict[s
     ``{"uri", "label", "isco", "score"}`` with the label in ``lang``."""
     taxonomy = load_taxonomy()
     results: list[dict[str, object]] = []
-    for uri, score in taxonomy.link_occupation(q, top=limit):
-        occ = taxonomy.occupations[uri]
+    for found in taxonomy.link_occupation_labelled(q, top=limit):
+        occ = taxonomy.occupations[found.uri]
         results.append(
             {
-                "uri": uri,
-                "label": occupation_label(occ, lang),
+                "uri": found.uri,
+                "label": matched_label(occ, found.label, lang),
                 "isco": occ.isco,
-                "score": round(score, 4),
+                "score": round(found.score, 4),
             }
         )
     return results
+
+
+def matched_label(occupation: Occupation, matched: str | None, lang: str) -> str:
+    """The label to show for a link: the one that matched the person's words when it is in
+    ``lang`` (Danish: a Danish label or curated title; English: an English label), else the
+    preferred label in ``lang``."""
+    if matched:
+        english = matched in (occupation.label_en, *occupation.alt_en)
+        danish = not english or matched in (occupation.label_da, *occupation.alt_da)
+        if (lang == "da" and danish) or (lang != "da" and english):
+            return matched
+    return occupation_label(occupation, lang)

@@ -27,6 +27,16 @@ class ApiError(Exception):
     def __str__(self) -> str:
         return f"{self.service} answered {self.status}: {self.detail}"
 
+    def said(self, lang: str) -> dict[int, str]:
+        """The sentences the API said itself, by position in the detail: a rule that speaks
+        Danish first answers `reason` in Danish, `reason_en` in English, with a `code`."""
+        out: dict[int, str] = {}
+        if isinstance(self.detail, list):
+            for at, item in enumerate(self.detail):
+                if isinstance(item, dict) and item.get("code") and item.get("reason_en"):
+                    out[at] = str(item["reason_en"] if lang == "en" else item.get("reason", ""))
+        return out
+
     def problems(self) -> list[tuple[str | None, str]]:
         """(field, reason) pairs of the answer's detail."""
         detail = self.detail
@@ -167,8 +177,9 @@ def explain(error: ApiError, lang: str, aliases: dict[str, str] | None = None) -
         return Explained(general(error.status, lang))
     messages: list[str] = []
     fields: dict[str, str] = {}
-    for api_field, reason in error.problems():
-        text = sentence(reason, lang)
+    said = error.said(lang)
+    for at, (api_field, reason) in enumerate(error.problems()):
+        text = said.get(at) or sentence(reason, lang)
         target = _form_field(api_field, aliases or {})
         if target is not None:
             fields.setdefault(target, text or translate(lang, "api.field_invalid"))

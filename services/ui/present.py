@@ -1,7 +1,9 @@
-"""How values from the APIs are shown to a person (pure: no I/O).
+"""How values from the APIs are shown to a person (pure but for the vendored ESCO names).
 
 Dates in the Danish way (30.11.2026), scores as probabilities (39 %), codes as words via
-the catalogue; nothing here returns markup, so the templates escape everything.
+the catalogue, ESCO skills by their Danish names where we have them
+(`services.reference.labels`); nothing here returns markup, so the templates escape
+everything.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from services.reference.labels import skill_name, skill_uri_of_label
 from services.ui.i18n import code, translate
 
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -104,9 +107,13 @@ _MISSING = re.compile(r"^(?P<kind>[a-z_]+):(?P<value>.*)$")
 _COMMUTE = re.compile(r"^(?P<km>[0-9.]+)>(?P<max>[0-9.]+)km$")
 
 
+_ESCO_SKILL = "http://data.europa.eu/esco/skill/"
+
+
 def missing(item: str, lang: str) -> str:
-    """What a suggestion lacks ("danish_min:B1", "skill:truckkørsel") as a sentence."""
-    found = _MISSING.match(item)
+    """What a suggestion lacks ("danish_min:B1", "skill:truckkørsel", "gap:<ESCO skill>") as a
+    sentence; the code's prefix never reaches the reader."""
+    found = _MISSING.match(item) if not item.startswith("http") else None
     if not found:
         return translate(lang, "missing.other", value=item)
     kind, value = found["kind"], found["value"]
@@ -114,7 +121,50 @@ def missing(item: str, lang: str) -> str:
         commute = _COMMUTE.match(value)
         if commute:
             return translate(lang, "missing.commute", km=commute["km"], max=commute["max"])
+    if kind == "gap":
+        return translate(lang, "missing.gap", value=skill(value, lang))
     return code(lang, "missing", kind, value=value)
+
+
+def skill(value: str, lang: str) -> str:
+    """An ESCO skill by its URI, in Danish where we have a name; suggestions recorded before
+    gaps were given by URI carry ESCO's English label, which is looked up the same way."""
+    uri = value if value.startswith(_ESCO_SKILL) else skill_uri_of_label(value)
+    return (skill_name(uri, lang) if uri else None) or value
+
+
+# A factor smaller than this moves the score by nothing a reader can see.
+MIN_FACTOR = 0.005
+
+
+def signed(value: float, lang: str, digits: int = 2) -> str:
+    """A contribution with its sign ("+0,12", "−0,12"); nought has none ("0,00")."""
+    rounded = round(float(value), digits)
+    if rounded == 0:
+        return number(0.0, lang, digits)
+    return ("+" if rounded > 0 else "\u2212") + number(abs(rounded), lang, digits)
+
+
+def reasons(items: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """A suggestion's factors as shown: each once (factors recorded twice under one text, as
+    older suggestions have them, are added up), largest first, none too small to matter.
+    Each: ``code``, ``text`` (in ``lang``), ``contribution``, ``size`` and ``signed``."""
+    merged: dict[str, dict[str, Any]] = {}
+    for item in items:
+        text_da = str(item.get("text_da") or "")
+        text = text_da if lang == "da" else str(item.get("text_en") or text_da)
+        if not text:
+            continue
+        entry = merged.setdefault(
+            text_da or text, {"code": item.get("code"), "text": text, "contribution": 0.0}
+        )
+        entry["contribution"] += float(item.get("contribution") or 0.0)
+    shown = [e for e in merged.values() if abs(e["contribution"]) >= MIN_FACTOR]
+    shown.sort(key=lambda e: -abs(e["contribution"]))
+    for entry in shown:
+        entry["size"] = abs(entry["contribution"])
+        entry["signed"] = signed(entry["contribution"], lang)
+    return shown
 
 
 def eligibility(reason: str, lang: str) -> str:

@@ -226,6 +226,9 @@ class _Formatter:
     def missing(self, value: str) -> str:
         return present.missing(value, self.lang)
 
+    def reasons(self, items: list[Any]) -> list[dict[str, Any]]:
+        return present.reasons(items, self.lang)
+
     def eligibility(self, value: str) -> str:
         return present.eligibility(value, self.lang)
 

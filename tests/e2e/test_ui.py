@@ -167,6 +167,12 @@ def test_consultant_employer_and_placement_in_the_browser(browser: Visit, stack:
     assert "Køkkenmedhjælper" not in b.field("#results").text
     assert "programme=IGU" in b.driver.current_url  # the filtered list has its own URL
     b.check("worklist-filtered")
+    # The order's page lists its suggestions with their status, the pending ones by default.
+    b.go(f"/orders/{ORDER}", "order-pending")
+    b.wait_text("Jobordre: Lagermedarbejder")
+    row = b.field(f"tr[data-citizen='{CITIZEN}'] td.status")
+    assert (row.get_attribute("data-status"), row.text) == ("pending", "Afventer vurdering")
+    b.go("/worklist?programme=IGU", "worklist-again")
     b.driver.find_element(By.PARTIAL_LINK_TEXT, "Lagermedarbejder").click()
     b.wait_text("Sandsynlighed for et godt match")
     page = b.text()
@@ -221,6 +227,17 @@ def test_consultant_employer_and_placement_in_the_browser(browser: Visit, stack:
     assert b.field("#f-weekly_hours_school").get_attribute("value") == "8"
     b.check("placement-new")
     started = (dt.date.today() - dt.timedelta(days=35)).isoformat()
+    # 50 hours of work and 20 of school is no IGU: the rule's Danish reason at the field.
+    b.set_value("#f-weekly_hours_work", "50")
+    b.set_value("#f-weekly_hours_school", "20")
+    b.set_value("#f-start_date", started)
+    b.click("#start")
+    b.wait_text("En IGU er højst 37 timer om ugen")
+    assert "50 + 20 = 70 timer" in b.text()
+    b.check("placement-refused")
+    b.errors = _unexpected(b.errors, ("/placements", 422))  # the refusal provoked here
+    b.set_value("#f-weekly_hours_work", "29")
+    b.set_value("#f-weekly_hours_school", "8")
     b.set_value("#f-start_date", started)
     b.click("#start")
     b.wait_text("Forløbet er startet.")
@@ -236,6 +253,16 @@ def test_consultant_employer_and_placement_in_the_browser(browser: Visit, stack:
     assert "Mødt stabilt <script>alert(1)</script>" in b.text()  # shown as text
     assert "I risiko" in b.text()
     b.check("placement-followed-up")
+    # Hired and placed: off the order's pending list, "Ansat" among all its suggestions.
+    b.go(f"/orders/{ORDER}", "order-after-placement")
+    assert not b.driver.find_elements(By.CSS_SELECTOR, f"tr[data-citizen='{CITIZEN}']")
+    Select(b.field("#f-status")).select_by_value("all")
+    b.click("form.filters button[type=submit]")
+    b.wait(lambda d: "status=all" in d.current_url)
+    row = b.field(f"tr[data-citizen='{CITIZEN}'] td.status")
+    assert row.get_attribute("data-status") == "hired"
+    assert row.text == "Ansat (startet i forløb)"
+    b.check("order-all")
     b.go("/kpis", "kpis")
     assert b.driver.find_elements(By.CSS_SELECTOR, "svg.chart rect.bar")
     assert "Forløb startet pr. ordning" in b.text()

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,13 +28,22 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+@functools.cache
+def session_keystore() -> str:
+    """The session's key store (the citizens' data keys): one file all services share, as
+    the embedded stack's do."""
+    return str(Path(tempfile.mkdtemp(prefix="jobmatch-keys-")) / "keys.sqlite")
+
+
 def stores(broker: str, redis_url: str, issuer: Issuer) -> dict[str, str]:
-    """The settings that point a service at the session's broker, Redis and issuer."""
+    """The settings that point a service at the session's broker, Redis, issuer and key
+    store."""
     return {
         "kafka_bootstrap_servers": broker,
         "redis_url": redis_url,
         "auth_issuer": issuer.url,
         "auth_jwks_url": issuer.jwks_url,
+        "keystore_path": session_keystore(),
     }
 
 

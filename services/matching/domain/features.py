@@ -2,12 +2,16 @@
 
 Linking free text to ESCO happens once per card / order version, here, so scoring a pair is
 cheap set arithmetic. The linker is passed in (a Protocol) to keep this module free of I/O.
+Beside the links, the profiles carry the texts themselves as character n-gram vectors
+(`text_vectors`), when the linker also encodes text: a title the linker misses, or links
+below `OCCUPATION_LINK_MIN`, is still compared as text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,6 +21,7 @@ from schemas.citizens import CompetenceCard
 from schemas.common import cefr_rank
 from schemas.jobs import JobOrder
 from services.matching.domain.text import terms
+from services.matching.domain.text_vectors import EMPTY, TextEncoder, TextVector
 from services.rules import danish
 
 OCCUPATION_LINK_MIN = 0.5
@@ -76,6 +81,11 @@ class CardProfile:
     max_commute_km: float
     hours_per_week: float
     available_from: dt.date | None
+    # The texts as vectors: experience titles and job wishes (aligned with `experience` and
+    # `wishes`), and the skill labels and certificates.
+    experience_text: tuple[TextVector, ...] = ()
+    wish_text: tuple[TextVector, ...] = ()
+    skill_text: tuple[TextVector, ...] = ()
 
     @property
     def card(self) -> CompetenceCard:
@@ -100,6 +110,9 @@ class OrderProfile:
     postal_code: str
     hours_per_week: float
     start_date: dt.date | None
+    # The title, and the whole order as one text (title, description, requested skills).
+    title_text: TextVector = EMPTY
+    body_text: TextVector = EMPTY
 
 
 def _occupation(linker: Linker, uri: str | None, title: str) -> Occupation:
@@ -120,6 +133,13 @@ def _key(text: str) -> str:
     return text.casefold().strip()
 
 
+def _encoder(linker: Linker) -> Callable[[str], TextVector]:
+    """The linker's text encoder; a linker without one gives empty vectors (no text)."""
+    if isinstance(linker, TextEncoder):
+        return linker.text_vector
+    return lambda _: EMPTY
+
+
 def card_profile(card: CompetenceCard, linker: Linker) -> CardProfile:
     uris: set[str] = set()
     phrases: list[frozenset[str]] = []
@@ -130,6 +150,8 @@ def card_profile(card: CompetenceCard, linker: Linker) -> CardProfile:
         # A certificate such as 'truckcertifikat' implies the skill it certifies.
         uris |= _skill_uris(linker, cert)
         phrases.append(terms(cert))
+    encode = _encoder(linker)
+    skill_texts = [s.label for s in card.skills] + list(card.certificates)
     experience = []
     for item in card.experience:
         phrases.append(terms(item.title))
@@ -152,11 +174,19 @@ def card_profile(card: CompetenceCard, linker: Linker) -> CardProfile:
         max_commute_km=card.location.max_commute_km,
         hours_per_week=card.availability.hours_per_week,
         available_from=card.availability.available_from,
+        experience_text=tuple(encode(item.title) for item in card.experience),
+        wish_text=tuple(encode(w.title) for w in card.job_wishes),
+        skill_text=tuple(
+            dict.fromkeys(v for v in map(encode, skill_texts) if v)  # distinct, in order
+        ),
     )
 
 
 def order_profile(order: JobOrder, linker: Linker) -> OrderProfile:
     req = order.requirements
+    encode = _encoder(linker)
+    body = [order.title, order.description or "", *(s.label for s in req.skills)]
+    body += req.certificates
     skills = tuple(
         RequiredSkill(
             label=s.label,
@@ -180,4 +210,6 @@ def order_profile(order: JobOrder, linker: Linker) -> OrderProfile:
         postal_code=order.worksite.postal_code,
         hours_per_week=order.hours_per_week,
         start_date=order.start_date,
+        title_text=encode(order.title),
+        body_text=encode(" ".join(body)),
     )

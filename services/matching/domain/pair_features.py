@@ -8,7 +8,7 @@ here reads a protected attribute: the birth year only gates programme eligibilit
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ from schemas.common import CEFR_LEVELS
 from services.matching.domain.features import CardProfile, OrderProfile
 from services.matching.domain.scoring import DistanceFn, occupation_similarity
 from services.matching.domain.text import phrase_covered
+from services.matching.domain.text_features import TEXT_FEATURES, text_similarities
 
 # (essential skills, optional skills) of an ESCO occupation, or None when unknown.
 SkillsOf = Callable[[str], tuple[frozenset[str], frozenset[str]] | None]
@@ -36,7 +37,9 @@ FEATURES: tuple[str, ...] = (
     "wish_match",
     "mentor",
     "targeted_programme",
+    *TEXT_FEATURES,
 )
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
 TARGETED_PROGRAMMES = frozenset({"IGU", "IO-stilling", "jobpakke"})
 
 
@@ -60,6 +63,18 @@ class PairFacts:
     # "what more is needed".
     essential_gaps: tuple[str, ...] = ()
     wish: float = 0.0
+    # ESCO URIs of the requested skills the citizen lacks (a gap among them is not repeated).
+    missing_skill_uris: frozenset[str] = frozenset()
+    same_occupation: bool = False
+    late_days: int = 0
+    mentor: bool = False
+    programme: str = ""
+    # Names quoting the person's words (set by the scorer, which has the label look-up):
+    # the experience closest to the job, and the job wish closest to it.
+    experience_label: str | None = None
+    wish_label: str | None = None
+    # title_similarity, wish_similarity, skill_text_similarity (see `text_features`).
+    text: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def _card_skill_weights(card: CardProfile, skills_of: SkillsOf) -> dict[str, float]:
@@ -78,8 +93,13 @@ def _card_skill_weights(card: CardProfile, skills_of: SkillsOf) -> dict[str, flo
 
 
 def pair_facts(
-    card: CardProfile, order: OrderProfile, skills_of: SkillsOf, distance: DistanceFn
+    card: CardProfile,
+    order: OrderProfile,
+    skills_of: SkillsOf,
+    distance: DistanceFn,
+    features: Sequence[str] = FEATURES,
 ) -> PairFacts:
+    """The facts of the pair; `vector` holds `features` (a model's own list) in that order."""
     have = _card_skill_weights(card, skills_of)
     rel = skills_of(order.occupation.uri) if order.occupation.uri else None
     essential, optional = rel if rel else (frozenset(), frozenset())
@@ -121,6 +141,7 @@ def pair_facts(
     )
     wish = max((occupation_similarity(w, order.occupation) for w in card.wishes), default=0.0)
     targeted = 1.0 if order.order.programme in TARGETED_PROGRAMMES else 0.0
+    text = text_similarities(card, order)
 
     vector = np.array(
         [
@@ -138,9 +159,12 @@ def pair_facts(
             wish,
             1.0 if order.order.mentor_available else 0.0,
             targeted,
+            *text,
         ],
         dtype=np.float64,
     )
+    if tuple(features) != FEATURES:
+        vector = vector[[_COLUMN[name] for name in features]]
     return PairFacts(
         vector=vector,
         essential_met=ess_met,
@@ -154,50 +178,207 @@ def pair_facts(
         hours_card=card.hours_per_week,
         hours_order=order.hours_per_week,
         wish=wish,
+        text=text,
         missing_skills=tuple(s.label for s in order.skills if s not in met),
         essential_gaps=tuple(sorted(u for u in essential if have.get(u, 0.0) < 0.5)),
+        missing_skill_uris=frozenset(u for s in order.skills if s not in met for u in s.uris),
+        same_occupation=bool(same),
+        late_days=max(late, 0),
+        mentor=bool(order.order.mentor_available),
+        programme=order.order.programme or "",
     )
 
 
-def describe(name: str, facts: PairFacts) -> tuple[str, str]:
-    """A factor in plain Danish and English, quoting the facts behind it."""
-    if name == "essential_skill_coverage":
-        n, total = facts.essential_met, facts.essential_total
-        return f"{n} af {total} væsentlige kompetencer", f"{n} of {total} essential skills"
+# Features explained together: the experience features are one fact to a reader ("4 years
+# in similar work"), and so are the coverages of the job's ESCO skill profile. A factor's
+# code is its first feature's name; every feature not listed is a factor of its own.
+FACTORS: dict[str, tuple[str, ...]] = {
+    "essential_skill_coverage": ("essential_skill_coverage", "optional_skill_coverage"),
+    "relevant_years": (
+        "relevant_years",
+        "same_occupation",
+        "isco_similarity",
+        "shared_skill_overlap",
+    ),
+}
+
+
+def factor_of(feature: str) -> str:
+    """The factor (its code) a feature is explained under."""
+    for code, members in FACTORS.items():
+        if feature in members:
+            return code
+    return feature
+
+
+_PROGRAMMES: dict[str, tuple[str, str]] = {
+    "IGU": ("IGU", "IGU"),
+    "IO-stilling": ("IO-stilling", "IO position"),
+    "jobpakke": ("jobpakke", "job package"),
+    "virksomhedspraktik": ("virksomhedspraktik", "work placement"),
+    "løntilskud": ("løntilskud", "wage subsidy"),
+    "ordinary": ("ordinært job", "ordinary job"),
+}
+
+Text = tuple[str, str]
+
+
+def describe(name: str, facts: PairFacts, contribution: float | None = None) -> Text | None:
+    """A factor in plain Danish and English, quoting the facts behind it.
+
+    With ``contribution`` (the factor's signed share of the score) the text agrees with its
+    sign: a strength for a positive contribution, a shortfall for a negative one, or a plain
+    fact that reads either way ("Afstand ukendt"); None when no true sentence has that sign,
+    and the factor is then not shown. Without it: the plain description of the facts.
+    """
+    up = contribution is None or contribution >= 0
+    down = contribution is None or contribution < 0
+    against = contribution is not None and contribution < 0
+    if name in ("essential_skill_coverage", "optional_skill_coverage"):
+        return _essential(facts, down, against)
     if name == "requested_skill_coverage":
         n, total = facts.requested_met, facts.requested_total
-        return f"{n} af {total} efterspurgte kompetencer", f"{n} of {total} requested skills"
-    if name in ("same_occupation", "isco_similarity", "relevant_years", "shared_skill_overlap"):
-        years = f"{facts.relevant_years:g}"
-        if not facts.relevant_years:
-            return "Ingen erfaring i lignende job", "No experience in similar work"
-        unit = "year" if facts.relevant_years == 1 else "years"
-        return f"{years} års erfaring i lignende job", f"{years} {unit} in similar work"
-    if name == "danish_margin":
-        have, need = facts.danish_have or "ukendt", facts.danish_need
-        if need is None:
+        if not total:
+            return "Jobordren nævner ingen kompetencer", "The job order names no skills"
+        if against:
             return (
-                f"Dansk {have}, intet krav",
-                f"Danish {facts.danish_have or 'unknown'}, no requirement",
+                f"Kun {n} af {total} efterspurgte kompetencer",
+                f"Only {n} of {total} requested skills",
             )
-        return f"Dansk {have} opfylder {need}", f"Danish {have} meets {need}"
+        return f"{n} af {total} efterspurgte kompetencer", f"{n} of {total} requested skills"
+    if name in FACTORS["relevant_years"]:
+        return _experience(facts, down, against)
+    if name == "danish_margin":
+        return _danish(facts, contribution)
     if name == "distance_ratio":
         if facts.km is None:
             return "Afstand ukendt", "Distance unknown"
-        return f"{facts.km:.0f} km hjemmefra", f"{facts.km:.0f} km from home"
+        km = f"{facts.km:.0f}"
+        if against:
+            return f"Lang vej: {km} km hjemmefra", f"Long way: {km} km from home"
+        return f"{km} km hjemmefra", f"{km} km from home"
     if name == "hours_fit":
         h, o = f"{facts.hours_card:g}", f"{facts.hours_order:g}"
+        if against:
+            if facts.hours_card < facts.hours_order:
+                return f"Kan kun {h} af {o} timer/uge", f"Available only {h} of {o} hours/week"
+            return f"Ønsker {h} timer/uge, jobbet har {o}", f"Wants {h} hours/week, the job has {o}"
         return f"Kan {h} af {o} timer/uge", f"Available {h} of {o} hours/week"
     if name == "start_delay":
-        return "Startdato", "Start date"
+        late = facts.late_days
+        if late <= 0:
+            return ("Kan starte til tiden", "Can start on time") if up else None
+        if down:
+            return f"Ledig {late} dage efter start", f"Available {late} days after the start"
+        return None
     if name == "wish_match":
-        if facts.wish >= 0.75:
-            return "Matcher borgerens jobønske", "Matches the citizen's job wish"
-        if facts.wish > 0:
-            return "Tæt på borgerens jobønske", "Close to the citizen's job wish"
-        return "Uden for borgerens jobønsker", "Outside the citizen's job wishes"
+        return _wish(facts, up, down, against)
     if name == "mentor":
-        return "Mentor på arbejdspladsen", "Mentor at the workplace"
+        if facts.mentor:
+            return ("Mentor på arbejdspladsen", "Mentor at the workplace") if up else None
+        return ("Ingen mentor på arbejdspladsen", "No mentor at the workplace") if down else None
+    if name in TEXT_FEATURES:
+        return _describe_text(name, facts, contribution)
     if name == "targeted_programme":
-        return "Målrettet ordning (IGU, IO, jobpakke)", "Targeted programme (IGU, IO, jobpakke)"
-    return "Valgfrie kompetencer fra erfaring", "Optional skills from experience"
+        # A plain fact: the model's weight on it says which way it counts.
+        da, en = _PROGRAMMES.get(facts.programme, (facts.programme, facts.programme))
+        return (f"Ordning: {da}", f"Programme: {en}") if da else None
+    return None
+
+
+def _essential(facts: PairFacts, down: bool, against: bool) -> Text | None:
+    n, total = facts.essential_met, facts.essential_total
+    if not total:
+        if down:
+            return (
+                "Jobbets væsentlige kompetencer er ukendte",
+                "The job's essential skills are unknown",
+            )
+        return None
+    if against:
+        return (
+            f"Kun {n} af {total} væsentlige kompetencer for jobbet",
+            f"Only {n} of {total} essential skills for the job",
+        )
+    return f"{n} af {total} væsentlige kompetencer", f"{n} of {total} essential skills"
+
+
+def _experience(facts: PairFacts, down: bool, against: bool) -> Text | None:
+    if not facts.relevant_years:
+        if down:
+            return "Ingen erfaring i lignende job", "No experience in similar work"
+        return None
+    years = f"{facts.relevant_years:g}"
+    unit = "year" if facts.relevant_years == 1 else "years"
+    if against:
+        return f"Kun {years} års erfaring i lignende job", f"Only {years} {unit} in similar work"
+    label = facts.experience_label
+    if label and facts.same_occupation:
+        return f"{years} års erfaring som {label}", f"{years} {unit} as {label}"
+    if label:
+        return (
+            f"{years} års erfaring i lignende job ({label})",
+            f"{years} {unit} in similar work ({label})",
+        )
+    return f"{years} års erfaring i lignende job", f"{years} {unit} in similar work"
+
+
+def _danish(facts: PairFacts, contribution: float | None) -> Text | None:
+    have, need = facts.danish_have or "ukendt", facts.danish_need
+    have_en = facts.danish_have or "unknown"
+    if need is None:
+        if contribution is None or contribution >= 0:
+            return f"Dansk {have}, intet krav", f"Danish {have_en}, no requirement"
+        return None
+    if contribution is None:
+        return f"Dansk {have} opfylder {need}", f"Danish {have} meets {need}"
+    if have == need:
+        if contribution < 0:
+            # Meeting the requirement is no shortfall; having no margin above it is.
+            return (
+                f"Dansk {have}: lige præcis kravet ({need})",
+                f"Danish {have}: only just the required {need}",
+            )
+        return f"Dansk {have} opfylder kravet ({need})", f"Danish {have} meets the required {need}"
+    if contribution >= 0:
+        return f"Dansk {have}, over kravet ({need})", f"Danish {have}, above the required {need}"
+    return None
+
+
+def _wish(facts: PairFacts, up: bool, down: bool, against: bool) -> Text | None:
+    label = facts.wish_label
+    if facts.wish >= 0.75:
+        if not up:
+            return None
+        if label:
+            return (
+                f"Matcher borgerens jobønske: {label}",
+                f"Matches the citizen's job wish: {label}",
+            )
+        return "Matcher borgerens jobønske", "Matches the citizen's job wish"
+    if facts.wish > 0:
+        if against:
+            return "Kun delvis borgerens jobønske", "Only partly the citizen's job wish"
+        return "Tæt på borgerens jobønske", "Close to the citizen's job wish"
+    if down:
+        return "Uden for borgerens jobønsker", "Outside the citizen's job wishes"
+    return None
+
+
+def _describe_text(name: str, facts: PairFacts, contribution: float | None) -> Text | None:
+    value = facts.text[TEXT_FEATURES.index(name)]
+    close = value >= 0.5
+    # A resemblance that counts against the pair, or its absence for it, has no true text.
+    if contribution is not None and (contribution >= 0) != close:
+        return None
+    if name == "title_similarity":
+        if close:
+            return "Tidligere jobtitel ligner jobbets titel", "A past job title resembles the title"
+        return "Ingen tidligere jobtitel ligner jobbets", "No past job title resembles the title"
+    if name == "wish_similarity":
+        if close:
+            return "Jobønsket ligner jobbets titel", "A job wish resembles the title"
+        return "Intet jobønske ligner jobbets titel", "No job wish resembles the title"
+    if close:
+        return "Kompetencer nævnt i jobopslaget", "Skills named in the job order"
+    return "Få af kompetencerne nævnt i jobopslaget", "Few of the skills named in the job order"

@@ -18,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from schemas.citizens import (
     CitizenAvailabilityChanged,
@@ -34,11 +34,14 @@ from schemas.citizens import (
 from schemas.envelope import Event
 from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted, JobOrderUpdated
 from schemas.placements import (
+    PlacementEnded,
+    PlacementStarted,
     PlacementSuggested,
     RetractionReason,
     SuggestionRejected,
     SuggestionRetracted,
 )
+from schemas.reports import ModelActivated
 from services.matching.domain.features import (
     CardProfile,
     Linker,
@@ -46,7 +49,6 @@ from services.matching.domain.features import (
     card_profile,
     order_profile,
 )
-from services.matching.domain.learned import LearnedScorer
 from services.matching.domain.ranking import (
     DEFAULT_CAPACITY,
     DEFAULT_TOP_K,
@@ -55,8 +57,8 @@ from services.matching.domain.ranking import (
     rank_key,
     top_k,
 )
-from services.matching.domain.scoring import RuleScorer, Scorer
-from services.matching.domain.vectorized import CardIndex, OrderIndex, round4
+from services.matching.domain.scoring import Scorer
+from services.matching.domain.vectorized import CardIndex, OrderIndex, column_scorer
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class Retract:
 
 
 Decision = Suggest | Retract
+
+# The scorer of a model version a `ModelActivated` record names; None: not available here.
+ScorerFor = Callable[[str], Scorer | None]
 
 # The (card, order) versions a pair's rejections hold against; None: whatever the versions
 # (a rejection of a pair with no suggestion known).
@@ -180,6 +185,11 @@ class MatchingState:
     depth: int = 2
     cards: dict[str, CardProfile] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
+    # Citizens in a started placement (citizen -> its placement ids, until PlacementEnded):
+    # suggested nowhere meanwhile. Each placement's start and end are on one placements
+    # partition, in that order, so any interleaving gives the same sets; an erasure leaves
+    # them (a card that is gone is suggested nowhere anyway).
+    placed: dict[str, set[str]] = field(default_factory=dict)
     # Citizens who withdrew their consent for all employers, or per employer (CVR).
     no_consent: set[str] = field(default_factory=set)
     no_consent_for: set[tuple[str, str]] = field(default_factory=set)
@@ -210,6 +220,15 @@ class MatchingState:
     index: CardIndex | None = None
     # Open orders as columns, for one card against all of them; rebuilt when orders change.
     _order_index: OrderIndex | None = field(default=None, repr=False)
+    # The day every open order without a start date was last ranked on together (their
+    # eligibility is decided on today's date): a state ranked today needs no re-ranking.
+    ranked_on: date | None = None
+    # Resolves the version a `ModelActivated` record names (None: this state never switches
+    # models, e.g. MATCHING_SCORER=rules). Injected by the composition root.
+    models: ScorerFor | None = field(default=None, repr=False)
+    # The version the log's last `ModelActivated` (read so far) named and this state scores
+    # with; None: none read yet, the scorer it was made with.
+    activated: str | None = None
 
     @property
     def shortlist_size(self) -> int:
@@ -239,19 +258,34 @@ class MatchingState:
             self._note_suggested(event, payload)
         elif isinstance(payload, SuggestionRetracted):
             self._note_retracted(event, payload)
+        elif isinstance(payload, ModelActivated):
+            self._activate(payload.model_version)
+        elif isinstance(payload, PlacementStarted | PlacementEnded):
+            self._set_placed(payload)
 
     def rebuild_rankings(self) -> None:
         self.shortlists, self.suggestions, self.listed, self.offered = {}, {}, {}, {}
+        self.ranked_on = self.today()
         for order in self.orders.values():
             self._set_shortlist(order.job_order_id, self._full_shortlist(order))
         self._settle(set(self.orders), {}, announce=False)
+
+    def today(self) -> date:
+        """The date eligibility is decided on (the card index's clock, if it has one)."""
+        return self.index.today() if self.index is not None else date.today()
 
     def rerank_undated(self) -> int:
         """Rank again every open order without a start date, without deciding anything: the
         programme eligibility of such an order is decided on today's date
         (`services.rules.eligibility`), so its ranking taken on another day (a snapshot, a
         worker that ran past midnight) may differ from a replay today. Every other ranking
-        is a function of the cards and orders alone. Returns how many were ranked again."""
+        is a function of the cards and orders alone. Returns how many were ranked again:
+        none if they were all ranked today already (`ranked_on`, e.g. a snapshot taken today
+        by a worker that started today)."""
+        today = self.today()
+        if self.ranked_on == today:
+            return 0
+        self.ranked_on = today
         undated = sorted(oid for oid, o in self.orders.items() if o.start_date is None)
         for oid in undated:
             self._set_shortlist(oid, self._full_shortlist(self.orders[oid]))
@@ -340,17 +374,76 @@ class MatchingState:
             self.suggestions.pop(oid, None)
             self.shortlists.pop(oid, None)
             return retracted + self._settle({oid}, {})
+        if isinstance(payload, ModelActivated):
+            return self._switch_model(payload.model_version)
+        if isinstance(payload, PlacementStarted | PlacementEnded):
+            cid = payload.citizen_id
+            if not self._set_placed(payload) or cid not in self.cards:
+                return []
+            if isinstance(payload, PlacementStarted):
+                return self._card_left(cid, "placed")
+            return self._settle(self._card_changed(cid), {})
         if isinstance(payload, PlacementSuggested):
             self._note_suggested(event, payload)
         elif isinstance(payload, SuggestionRetracted):
             self._note_retracted(event, payload)
         return []
 
+    # -- the model ---------------------------------------------------------------------------
+
+    def _activate(self, version: str) -> bool:
+        """Score with `version` from here on; True when the scorer changed. A version this
+        state cannot resolve leaves the scorer as it is (the resolver logs why), as it does
+        in every replay of the same log with the same registry."""
+        if self.models is None:
+            return False
+        if version == self.scorer.model_version:
+            self.activated = version
+            return False
+        scorer = self.models(version)
+        if scorer is None or scorer.model_version != version:
+            return False
+        self.scorer = scorer
+        self.activated = version
+        self._order_index = None
+        return True
+
+    def resume_model(self) -> bool:
+        """After a snapshot is loaded into a state made with the starting scorer: score with
+        the version the snapshot's log had activated. False: it cannot be resolved here."""
+        if self.activated is None or self.activated == self.scorer.model_version:
+            return True
+        return self._activate(self.activated)
+
+    def _switch_model(self, version: str) -> list[Decision]:
+        """A `ModelActivated` read live: rank every open order again with the new model (as
+        a replay that read this record ranks them) and announce every suggestion anew, since
+        each now carries the new model's score and version; those the new ranking drops are
+        retracted as outranked."""
+        before = {oid: dict(current) for oid, current in self.suggestions.items()}
+        if not self._activate(version):
+            return []
+        self.rebuild_rankings()
+        decisions: list[Decision] = []
+        for oid in sorted(self.orders):
+            order = self.orders[oid]
+            ranked = sorted(self.suggestions.get(oid, {}).values(), key=rank_key)
+            kept = {c.citizen_id for c in ranked}
+            muni = order.order.municipality_code
+            for cid, c in sorted(before.get(oid, {}).items()):
+                if cid not in kept:
+                    decisions.append(Retract(oid, c, "outranked", self._current_id(oid, cid), muni))
+            decisions += [
+                Suggest(order, c, rank, self.next_suggestion_id(oid, c.citizen_id))
+                for rank, c in enumerate(ranked, start=1)
+            ]
+        return decisions
+
     # -- internals ---------------------------------------------------------------------------
 
     def _admissible(self, card: CardProfile, order: OrderProfile) -> bool:
         cid = card.citizen_id
-        if cid in self.unavailable or cid in self.no_consent:
+        if cid in self.unavailable or cid in self.no_consent or cid in self.placed:
             return False
         if (cid, order.order.employer.cvr) in self.no_consent_for:
             return False
@@ -375,7 +468,7 @@ class MatchingState:
         taken as it is instead of being scored again (`candidate` is a function of the card
         and the order; not for an order without a start date, whose eligibility is decided
         on today's date)."""
-        if self.index is None or not isinstance(self.scorer, LearnedScorer | RuleScorer):
+        if self.index is None or not self.index.supports(self.scorer):
             pool = (c for c in self._pool(order) if c.citizen_id != without)
             ranked = top_k(order, pool, self.scorer, self.shortlist_size)
             return {c.citizen_id: c for c in ranked}
@@ -401,7 +494,7 @@ class MatchingState:
 
     def _excluded(self, order: OrderProfile) -> set[str]:
         """Citizens the index must leave out for this order (what `_admissible` refuses)."""
-        out = self.unavailable | self.no_consent
+        out = self.unavailable | self.no_consent | set(self.placed)
         cvr = order.order.employer.cvr
         out |= self._no_consent_by_cvr.get(cvr, set())
         out |= {
@@ -555,6 +648,19 @@ class MatchingState:
         self._order_index = None
         return True
 
+    def _set_placed(self, payload: PlacementStarted | PlacementEnded) -> bool:
+        """Record a placement's start or end; True when the citizen's being placed changed
+        (her first placement started, or her last one ended)."""
+        cid, pid = payload.citizen_id, payload.placement_id
+        was = cid in self.placed
+        if isinstance(payload, PlacementStarted):
+            self.placed.setdefault(cid, set()).add(pid)
+        elif pid in self.placed.get(cid, ()):
+            self.placed[cid].discard(pid)
+            if not self.placed[cid]:
+                del self.placed[cid]
+        return was != (cid in self.placed)
+
     def _set_available(self, citizen_id: str, available: bool) -> bool:
         was = citizen_id not in self.unavailable
         if available:
@@ -566,15 +672,16 @@ class MatchingState:
     def _quick_scores(self, card: CardProfile) -> dict[str, float] | None:
         """The card's score for every order it passes the hard filters of, in one vectorised
         pass (learned score with an index only); used to skip orders it cannot enter."""
-        if self.index is None or not isinstance(self.scorer, LearnedScorer):
+        columns = column_scorer(self.scorer)
+        if self.index is None or columns is None or not columns.scores_cards:
             return None
         if self._order_index is None:
             self._order_index = OrderIndex(list(self.orders.values()), self.index.skills_of)
-        positions, probabilities = self._order_index.score_card(card, self.scorer)
+        positions, raw = columns.card_scores(self._order_index, card)
         orders = self._order_index.orders
         return {
             orders[int(p)].job_order_id: float(s)
-            for p, s in zip(positions, round4(probabilities), strict=True)
+            for p, s in zip(positions, columns.final(raw), strict=True)
         }
 
     def _card_changed(self, citizen_id: str) -> set[str]:
@@ -758,6 +865,8 @@ class MatchingState:
         if card is None:
             # A card leaves the state only when the citizen's data is erased.
             return "erased"
+        if citizen_id in self.placed:
+            return "placed"
         if citizen_id in self.unavailable:
             return "citizen_unavailable"
         if citizen_id in self.no_consent or (
@@ -822,6 +931,7 @@ class MatchingState:
             "capacity": self.capacity,
             "cards": {cid: p.version for cid, p in sorted(self.cards.items())},
             "unavailable": sorted(self.unavailable),
+            "placed": {cid: sorted(pids) for cid, pids in sorted(self.placed.items())},
             "no_consent": sorted(self.no_consent),
             "no_consent_for": sorted(self.no_consent_for),
             "rejected": sorted(

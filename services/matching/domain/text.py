@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _STOP = frozenset(
     [
@@ -64,6 +65,9 @@ def _same_term(a: str, b: str) -> bool:
     return len(short) >= 4 and long_.startswith(short)
 
 
+# One card against every open order asks the same few (requested skill, card skill) phrase
+# pairs again and again: memoised, this was half of applying a card change.
+@lru_cache(maxsize=1 << 16)
 def phrase_covered(required: frozenset[str], available: frozenset[str]) -> bool:
     """True when every content word of the required phrase appears among `available`."""
     return bool(required) and all(any(_same_term(r, a) for a in available) for r in required)

@@ -4,13 +4,18 @@
     REGISTRY/<version>/metadata.json  version, created_at, data window, features, metrics,
                                       training data kind (synthetic or log), approved
 
-The matching service loads the newest approved version; a version is approved by
-`jobmatch model approve VERSION` once someone has read its evaluation.
+The matching service scores with the newest approved version (of this registry, else of
+the shipped folder); a version is approved by `jobmatch model approve VERSION` or
+`POST /v1/models/{version}/approve` once someone has read its evaluation (and its shadow
+run, `jobmatch model shadow VERSION`). The running worker notices the approval, records
+the switch in the log (`ModelActivated`) and scores with the new version from that record
+on (services/matching/model/activation.py).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from services.matching.model.linear import LinearModel
+
+log = logging.getLogger(__name__)
 
 SHIPPED = Path(__file__).resolve().parent / "shipped"
 
@@ -48,7 +55,18 @@ class Registry:
         for folder in self.root.iterdir():
             meta = folder / "metadata.json"
             if (folder / "model.json").is_file() and meta.is_file():
-                found.append(Entry(folder.name, folder, json.loads(meta.read_text())))
+                try:
+                    metadata = json.loads(meta.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:
+                    # Being written (`save` writes it after the model), or damaged: not a
+                    # version yet. Logged, never fatal to a caller listing versions.
+                    log.warning(
+                        "model version unreadable: skipped",
+                        extra={"folder": str(folder), "error": f"{type(exc).__name__}: {exc}"},
+                    )
+                    continue
+                if isinstance(metadata, dict):
+                    found.append(Entry(folder.name, folder, metadata))
         # Versions are timestamps (YYYYMMDDTHHMMSS-...), so names sort by age.
         return sorted(found, key=lambda e: e.version)
 
@@ -89,3 +107,19 @@ class Registry:
             Path(tmp).unlink(missing_ok=True)
             raise
         return Entry(entry.version, entry.path, meta)
+
+
+class Models:
+    """The versions the matching service may score with: the registry's, then the shipped
+    ones (a registry version of the same name wins). `newest_approved` is what should score
+    now; `find` resolves a version a `ModelActivated` record names."""
+
+    def __init__(self, registry: Path, shipped: Path = SHIPPED) -> None:
+        self.registry = Registry(registry)
+        self.shipped = Registry(shipped)
+
+    def newest_approved(self) -> Entry | None:
+        return self.registry.newest_approved() or self.shipped.newest_approved()
+
+    def find(self, version: str) -> Entry | None:
+        return self.registry.find(version) or self.shipped.find(version)

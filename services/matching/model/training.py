@@ -1,6 +1,10 @@
 """Training and time-based evaluation of the learned score, with two baselines beside it.
 
-- model: logistic regression on the pair features (`pair_features.FEATURES`);
+- model: logistic regression on the pair features (`pair_features.FEATURES`: the ESCO
+  features and the text features), trained on every example three times: as it is, as if
+  the linker had missed the citizen's titles, and as if it had missed the order's title
+  (`linking_misses`), so that the text features learn what they are worth when the ESCO
+  features know nothing, as on real titles the linker does not know;
 - rules: the skeleton's weighted rule score (`scoring.score`, factor score when excluded);
 - tfidf: cosine similarity of the card's text and the order's text (TF-IDF fitted on the
   training window).
@@ -34,8 +38,49 @@ from services.matching.domain.features import (
 )
 from services.matching.domain.pair_features import FEATURES, SkillsOf, pair_facts
 from services.matching.domain.scoring import DistanceFn, Excluded, score
+from services.matching.domain.text_features import TEXT_FEATURES
+from services.matching.domain.text_vectors import EMPTY, TextEncoder, TextVector
 from services.matching.model.dataset import Example
 from services.matching.model.linear import LinearModel
+
+
+class _MissingOccupations:
+    """The linker, but finding no occupation for any title (skills and texts as before)."""
+
+    def __init__(self, linker: Linker) -> None:
+        self._linker = linker
+
+    def link_occupation(self, text: str, top: int = 5) -> list[tuple[str, float]]:
+        return []
+
+    def link_skill(self, text: str, top: int = 5) -> list[tuple[str, float]]:
+        return self._linker.link_skill(text, top)
+
+    def isco_of(self, occupation_uri: str) -> str | None:
+        return self._linker.isco_of(occupation_uri)
+
+    def text_vector(self, text: str) -> TextVector:
+        if isinstance(self._linker, TextEncoder):
+            return self._linker.text_vector(text)
+        return EMPTY
+
+
+def unlinked_card(card: CompetenceCard) -> CompetenceCard:
+    """The card without the occupations of its experience and wishes."""
+    return card.model_copy(
+        update={
+            "experience": [
+                e.model_copy(update={"esco_occupation_uri": None}) for e in card.experience
+            ],
+            "job_wishes": [
+                w.model_copy(update={"esco_occupation_uri": None}) for w in card.job_wishes
+            ],
+        }
+    )
+
+
+def unlinked_order(order: JobOrder) -> JobOrder:
+    return order.model_copy(update={"esco_occupation_uri": None})
 
 
 @dataclass
@@ -43,27 +88,52 @@ class Featurizer:
     linker: Linker
     skills_of: SkillsOf
     distance: DistanceFn
-    _cards: dict[str, CardProfile] = field(default_factory=dict)
-    _orders: dict[str, OrderProfile] = field(default_factory=dict)
+    _cards: dict[tuple[str, bool], CardProfile] = field(default_factory=dict)
+    _orders: dict[tuple[str, bool], OrderProfile] = field(default_factory=dict)
 
-    def card(self, card: CompetenceCard) -> CardProfile:
-        key = content_version(card)
+    def card(self, card: CompetenceCard, linked: bool = True) -> CardProfile:
+        key = (content_version(card), linked)
         if key not in self._cards:
-            self._cards[key] = card_profile(card, self.linker)
+            self._cards[key] = (
+                card_profile(card, self.linker)
+                if linked
+                else card_profile(unlinked_card(card), _MissingOccupations(self.linker))
+            )
         return self._cards[key]
 
-    def order(self, order: JobOrder) -> OrderProfile:
-        key = content_version(order)
+    def order(self, order: JobOrder, linked: bool = True) -> OrderProfile:
+        key = (content_version(order), linked)
         if key not in self._orders:
-            self._orders[key] = order_profile(order, self.linker)
+            self._orders[key] = (
+                order_profile(order, self.linker)
+                if linked
+                else order_profile(unlinked_order(order), _MissingOccupations(self.linker))
+            )
         return self._orders[key]
 
-    def matrix(self, examples: Sequence[Example]) -> np.ndarray:
+    def matrix(
+        self, examples: Sequence[Example], card_linked: bool = True, order_linked: bool = True
+    ) -> np.ndarray:
         rows = [
-            pair_facts(self.card(e.card), self.order(e.order), self.skills_of, self.distance).vector
+            pair_facts(
+                self.card(e.card, card_linked),
+                self.order(e.order, order_linked),
+                self.skills_of,
+                self.distance,
+            ).vector
             for e in examples
         ]
         return np.vstack(rows) if rows else np.zeros((0, len(FEATURES)))
+
+    def linking_misses(self, examples: Sequence[Example]) -> np.ndarray:
+        """The examples' features as if the linker had missed the titles: first the
+        citizens', then the orders' (two rows per example, labels unchanged)."""
+        return np.vstack(
+            [
+                self.matrix(examples, card_linked=False),
+                self.matrix(examples, order_linked=False),
+            ]
+        )
 
     def rule_scores(self, examples: Sequence[Example]) -> np.ndarray:
         out = []
@@ -79,15 +149,36 @@ class Featurizer:
         return np.asarray(out, dtype=np.float64)
 
 
-def fit(x: np.ndarray, y: np.ndarray, version: str) -> LinearModel:
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+# Weight of an example seen as if linking had missed (each example appears twice so).
+MISS_WEIGHT = 0.25
+
+
+def fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    version: str,
+    weights: np.ndarray | None = None,
+    nonnegative: Sequence[str] = TEXT_FEATURES,
+) -> LinearModel:
+    """Logistic regression on standardised features. A feature of `nonnegative` whose
+    coefficient comes out negative is left out (coefficient 0) and the rest fitted again:
+    more textual likeness may raise a score, never lower it (on synthetic outcomes the text
+    repeats the ESCO features, and a negative weight would be an artefact of that)."""
+    mean = x.mean(axis=0) if weights is None else np.average(x, axis=0, weights=weights)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=weights))
     scale[scale == 0] = 1.0
-    clf = LogisticRegression(C=1.0, max_iter=2000)
-    clf.fit((x - mean) / scale, y)
-    return LinearModel(
-        version, FEATURES, mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
-    )
+    z = (x - mean) / scale
+    kept = list(range(x.shape[1]))
+    while True:
+        clf = LogisticRegression(C=1.0, max_iter=2000)
+        clf.fit(z[:, kept], y, sample_weight=weights)
+        coef = np.zeros(x.shape[1])
+        coef[kept] = clf.coef_[0]
+        wrong = [i for i in kept if FEATURES[i] in nonnegative and coef[i] < 0]
+        if not wrong:
+            break
+        kept = [i for i in kept if i not in wrong]
+    return LinearModel(version, FEATURES, mean, scale, coef, float(clf.intercept_[0]))
 
 
 def time_split(examples: Sequence[Example], holdout: float) -> tuple[list[Example], list[Example]]:
@@ -166,22 +257,41 @@ def new_version(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}-logistic"
 
 
+def with_misses(
+    featurizer: Featurizer, examples: Sequence[Example], miss_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, weights) of the examples as they are (weight 1) and, when
+    `miss_weight` > 0, as if linking had missed (`Featurizer.linking_misses`, that weight)."""
+    x = featurizer.matrix(examples)
+    y = np.asarray([e.label for e in examples])
+    if miss_weight <= 0:
+        return x, y, np.ones(len(y))
+    misses = featurizer.linking_misses(examples)
+    weights = np.concatenate([np.ones(len(y)), np.full(2 * len(y), miss_weight)])
+    return np.vstack([x, misses]), np.concatenate([y, y, y]), weights
+
+
 def train_and_evaluate(
-    examples: Sequence[Example], featurizer: Featurizer, holdout: float, now: dt.datetime
+    examples: Sequence[Example],
+    featurizer: Featurizer,
+    holdout: float,
+    now: dt.datetime,
+    miss_weight: float = MISS_WEIGHT,
 ) -> tuple[LinearModel, dict[str, Any]]:
     """Fit on the earlier part, report all three scorers on the later part, then refit on
     everything for the model that is saved (its hold-out figures are those reported)."""
     train, test = time_split(examples, holdout)
     if not train or not test:
         raise ValueError("too few labelled suggestions to train and evaluate")
-    x_train, x_test = featurizer.matrix(train), featurizer.matrix(test)
-    y_train = np.asarray([e.label for e in train])
+    x_train, y_train, w_train = with_misses(featurizer, train, miss_weight)
+    x_test = featurizer.matrix(test)
     if len(set(y_train.tolist())) < 2:
         raise ValueError("the training window holds only one kind of outcome")
     version = new_version(now)
-    held_out = fit(x_train, y_train, version)
+    held_out = fit(x_train, y_train, version, w_train)
     report = {
         "holdout_fraction": holdout,
+        "linking_miss_weight": miss_weight,
         "train": {
             "pairs": len(train),
             "from": train[0].suggested_at.isoformat(),
@@ -198,6 +308,5 @@ def train_and_evaluate(
         "rules": metrics(test, featurizer.rule_scores(test)),
         "tfidf": metrics(test, tfidf_scores(train, test)),
     }
-    x_all = np.vstack([x_train, x_test])
-    y_all = np.asarray([e.label for e in list(train) + list(test)])
-    return fit(x_all, y_all, version), report
+    x_all, y_all, w_all = with_misses(featurizer, [*train, *test], miss_weight)
+    return fit(x_all, y_all, version, w_all), report

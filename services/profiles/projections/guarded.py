@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from schemas.citizens import ErasureRequested
+from schemas.citizens import CitizenErased, ErasureRequested
 from schemas.envelope import Event
 from services.profiles.projections import keys
 from services.profiles.projections.views import project
@@ -34,7 +34,7 @@ class ProfileProjection:
     def __call__(self, event: Event) -> list[Write]:
         writes = project(event)
         p = event.payload
-        if isinstance(p, ErasureRequested):
+        if isinstance(p, ErasureRequested | CitizenErased):
             self.erased.add(p.citizen_id)
             return writes
         citizen_id = getattr(p, "citizen_id", None)

@@ -27,6 +27,19 @@ def order_suggestions(job_order_id: str) -> str:
     return f"job-order:{job_order_id}:suggestions"
 
 
+def order_suggestion_status(job_order_id: str) -> str:
+    """What became of the order's suggestions (hash): `current:{citizen}` the pair's latest
+    suggestion id, `{suggestion id}:{review status}` "1" per review fact (accepted, rejected,
+    presented, interview, hired, declined, placed), `{suggestion id}:retracted` the reason.
+    Plain sets only: the status is worked out when read (see queries.suggestion_status)."""
+    return f"job-order:{job_order_id}:suggestion-status"
+
+
+def citizen_suggestion_status(citizen_id: str) -> str:
+    """The same for the citizen's suggestions, `current:{job order}` per pair."""
+    return f"citizen:{citizen_id}:suggestion-status"
+
+
 def employer(cvr: str) -> str:
     return f"employer:{cvr}"
 
@@ -116,6 +129,7 @@ def citizen_keys(citizen_id: str) -> tuple[str, ...]:
     return (
         citizen(citizen_id),
         citizen_suggestions(citizen_id),
+        citizen_suggestion_status(citizen_id),
         citizen_timeline(citizen_id),
         citizen_reviews(citizen_id),
         citizen_placements(citizen_id),

@@ -19,6 +19,7 @@ import orjson
 from schemas.audit import PersonalDataAccessed
 from schemas.citizens import (
     CitizenAvailabilityChanged,
+    CitizenErased,
     CompetenceCardRegistered,
     CompetenceCardUpdated,
     ConsentGiven,
@@ -108,7 +109,7 @@ def timeline(event: Event) -> list[Write]:
     )
     at = event.occurred_at.timestamp()
     writes: list[Write] = []
-    if isinstance(citizen_id, str) and not isinstance(p, ErasureRequested):
+    if isinstance(citizen_id, str) and not isinstance(p, ErasureRequested | CitizenErased):
         writes.append(ZAdd(keys.citizen_timeline(citizen_id), entry, at))
     if isinstance(job_order_id, str):
         writes.append(ZAdd(keys.order_timeline(job_order_id), entry, at))
@@ -145,6 +146,7 @@ _NESTED = {"reasons", "eligibility"}
 
 def _suggested(event: Event, p: PlacementSuggested) -> list[Write]:
     """The ranked suggestion in the order's and the citizen's views, and on the worklist."""
+    sid = p.suggestion_id
     doc = dump(
         {
             "suggestion_id": p.suggestion_id,
@@ -180,6 +182,9 @@ def _suggested(event: Event, p: PlacementSuggested) -> list[Write]:
         ZAdd(keys.order_ranking(p.job_order_id), p.citizen_id, p.score),
         HashSet(keys.order_suggestions(p.job_order_id), p.citizen_id, doc),
         HashSet(keys.citizen_suggestions(p.citizen_id), p.job_order_id, doc),
+        # The pair's current suggestion: its status is read off the facts about that id.
+        HashSet(keys.order_suggestion_status(p.job_order_id), f"current:{p.citizen_id}", sid),
+        HashSet(keys.citizen_suggestion_status(p.citizen_id), f"current:{p.job_order_id}", sid),
     ]
     muni = event.municipality_code
     if muni is None:  # written before events carried the order's municipality
@@ -213,7 +218,7 @@ def _current(event: Event) -> list[Write]:
         return [HashUpdate(keys.citizen(p.citizen_id), fields)]
     if isinstance(p, CitizenAvailabilityChanged):
         return [HashUpdate(keys.citizen(p.citizen_id), _fields(event, available=p.available))]
-    if isinstance(p, ErasureRequested):
+    if isinstance(p, ErasureRequested | CitizenErased):
         return [
             *erase(p.citizen_id),
             # The tombstone that keeps later writes about the citizen out (see guarded.py).
@@ -255,13 +260,40 @@ def _current(event: Event) -> list[Write]:
         }
         return [HashSet(keys.reports(kind), p.report_id, dump(report))]
     if isinstance(p, SuggestionRetracted):
-        return [
-            ZRemove(keys.order_ranking(p.job_order_id), p.citizen_id),
-            HashDelete(keys.order_suggestions(p.job_order_id), p.citizen_id),
-            HashDelete(keys.citizen_suggestions(p.citizen_id), p.job_order_id),
-            *_off_worklist(event.municipality_code, p.suggestion_id),
-        ]
+        return _retracted(event, p)
     return _lifecycle(event)
+
+
+def _retracted(event: Event, p: SuggestionRetracted) -> list[Write]:
+    """Off the worklist and the citizen's open suggestions; the order's list keeps it, with
+    the status `retracted` unless a review got further (see queries.suggestion_status). An
+    erased citizen's suggestion leaves the order's list altogether."""
+    oid, cid, sid = p.job_order_id, p.citizen_id, p.suggestion_id
+    writes: list[Write] = [
+        HashDelete(keys.citizen_suggestions(cid), oid),
+        *_off_worklist(event.municipality_code, sid),
+    ]
+    if p.reason == "erased":
+        return [
+            ZRemove(keys.order_ranking(oid), cid),
+            HashDelete(keys.order_suggestions(oid), cid),
+            HashDelete(keys.order_suggestion_status(oid), f"current:{cid}"),
+            *writes,
+        ]
+    return [
+        HashSet(keys.order_suggestion_status(oid), f"{sid}:retracted", p.reason),
+        HashSet(keys.citizen_suggestion_status(cid), f"{sid}:retracted", p.reason),
+        *writes,
+    ]
+
+
+def _status_fact(job_order_id: str, citizen_id: str, suggestion_id: str, fact: str) -> list[Write]:
+    """A review fact about one suggestion, for its status in the order's and citizen's lists."""
+    field = f"{suggestion_id}:{fact}"
+    return [
+        HashSet(keys.order_suggestion_status(job_order_id), field, "1"),
+        HashSet(keys.citizen_suggestion_status(citizen_id), field, "1"),
+    ]
 
 
 _REVIEW_STATUS = {
@@ -292,6 +324,7 @@ def _lifecycle(event: Event) -> list[Write]:
         writes = [
             *_review(p.job_order_id, p.citizen_id, doc),
             *_off_worklist(event.municipality_code, p.suggestion_id),
+            *_status_fact(p.job_order_id, p.citizen_id, p.suggestion_id, doc["status"]),
         ]
         if isinstance(p, CandidatePresented):
             presented = {**doc, "job_order_id": p.job_order_id, "citizen_id": p.citizen_id}
@@ -307,6 +340,7 @@ def _lifecycle(event: Event) -> list[Write]:
             "suggestion_id": p.suggestion_id,
         }
         writes = _review(p.job_order_id, p.citizen_id, decided)
+        writes += _status_fact(p.job_order_id, p.citizen_id, p.suggestion_id, p.decision)
         if p.decision == "hired":
             day = event.occurred_at.date().isoformat()
             writes += _kpi(event, f"{p.job_order_id}:hired:{p.citizen_id}", day)
@@ -314,9 +348,12 @@ def _lifecycle(event: Event) -> list[Write]:
     if isinstance(p, PlacementStarted):
         doc = {**base, **p.model_dump(mode="json"), "status": "active"}
         fact = {"placement_type": p.placement_type, "start_date": p.start_date.isoformat()}
-        return _placement(event, f"{p.placement_id}:started", doc) + _kpi(
+        writes = _placement(event, f"{p.placement_id}:started", doc) + _kpi(
             event, f"{p.job_order_id}:placement:{p.placement_id}", dump(fact)
         )
+        if p.suggestion_id:
+            writes += _status_fact(p.job_order_id, p.citizen_id, p.suggestion_id, "placed")
+        return writes
     if isinstance(p, FollowUpRecorded):
         doc = {**base, **p.model_dump(mode="json")}
         field = f"{p.placement_id}:follow-up:{p.date.isoformat()}:{event.event_id}"
@@ -335,11 +372,22 @@ def _lifecycle(event: Event) -> list[Write]:
     return []
 
 
+# Free texts about a citizen (review reasons, follow-up notes) are kept in the citizen's own
+# keys only, which an erasure deletes; the order's and the municipality's views hold the
+# statuses and dates (docs/privacy.md).
+_TEXTS = frozenset(("reason", "reason_text", "note"))
+
+
+def _without_texts(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in _TEXTS}
+
+
 def _review(job_order_id: str, citizen_id: str, doc: dict[str, Any]) -> list[Write]:
     # One field per decision kind keeps the history; the query shows the latest.
     field_name = str(doc["status"])
+    shared = _without_texts(doc)
     return [
-        HashSet(keys.order_reviews(job_order_id), f"{citizen_id}:{field_name}", dump(doc)),
+        HashSet(keys.order_reviews(job_order_id), f"{citizen_id}:{field_name}", dump(shared)),
         HashSet(keys.citizen_reviews(citizen_id), f"{job_order_id}:{field_name}", dump(doc)),
     ]
 
@@ -349,12 +397,13 @@ def _placement(event: Event, field: str, doc: dict[str, Any]) -> list[Write]:
     follow-up list."""
     p = event.payload
     assert isinstance(p, PlacementStarted | FollowUpRecorded | PlacementEnded)
+    shared = dump(_without_texts(doc))
     writes: list[Write] = [
-        HashSet(keys.order_placements(p.job_order_id), field, dump(doc)),
+        HashSet(keys.order_placements(p.job_order_id), field, shared),
         HashSet(keys.citizen_placements(p.citizen_id), field, dump(doc)),
     ]
     if event.municipality_code:
-        writes.append(HashSet(keys.follow_ups(event.municipality_code), field, dump(doc)))
+        writes.append(HashSet(keys.follow_ups(event.municipality_code), field, shared))
     return writes
 
 

@@ -172,6 +172,46 @@ def page_link(filters: dict[str, str], page: int) -> str:
     return "/worklist?" + urlencode(query)
 
 
+# -- job order: its suggestions and their status ----------------------------------------------
+
+SUGGESTION_STATUSES = ("pending", "accepted", "rejected", "presented", "hired", "retracted")
+
+
+@router.get("/orders/{oid}", response_class=HTMLResponse)
+async def order_page(
+    request: Request,
+    session: Consultant,
+    oid: str,
+    status: Annotated[str, Query(max_length=20)] = "pending",
+) -> Response:
+    """The order and its suggestions with their status: pending ones by default, one status
+    or all on request (the profiles API's `status=`)."""
+    oid = _id(oid)
+    shown = status if status in (*SUGGESTION_STATUSES, "all") else "pending"
+    api = ui_of(request).api
+    seen = {"min_position": seen_of(request)}
+    order, listed = await asyncio.gather(
+        api.get("profiles", f"/v1/job-orders/{oid}", session.token, params=seen),
+        api.get(
+            "profiles",
+            f"/v1/job-orders/{oid}/suggestions",
+            session.token,
+            params={"status": shown, "limit": 200},
+        ),
+    )
+    return render(
+        request,
+        "order.html",
+        oid=oid,
+        order=order,
+        order_doc=order.get("order", {}),
+        suggestions=listed.get("suggestions", []),
+        total=int(listed.get("total", 0)),
+        shown=shown,
+        statuses=SUGGESTION_STATUSES,
+    )
+
+
 # -- suggestion ------------------------------------------------------------------------------
 
 

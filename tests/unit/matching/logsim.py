@@ -12,12 +12,12 @@ from datetime import datetime
 
 from schemas.envelope import Actor, Event
 from schemas.placements import PlacementSuggested, SuggestionRejected, SuggestionRetracted
-from schemas.topics import CITIZENS, JOB_ORDERS, PLACEMENTS
+from schemas.topics import CITIZENS, JOB_ORDERS, PLACEMENTS, REPORTS
 from services.matching.decisions import reconciliation_events, to_event
 from services.matching.domain.state import MatchingState
 from services.matching.snapshot import restore_state
 
-PARTITIONS = {t.name: t.partitions for t in (CITIZENS, JOB_ORDERS, PLACEMENTS)}
+PARTITIONS = {t.name: t.partitions for t in (CITIZENS, JOB_ORDERS, PLACEMENTS, REPORTS)}
 TP = tuple[str, int]
 CONSULTANT = Actor(role="consultant", id="sim")
 

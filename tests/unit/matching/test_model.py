@@ -211,7 +211,11 @@ def test_a_suggestion_names_what_more_is_needed(
     assert isinstance(result, Scored)
     gaps = [m.removeprefix("gap:") for m in result.missing if m.startswith("gap:")]
     assert 0 < len(gaps) <= 5
-    assert all(not g.startswith("http") for g in gaps), "gaps are named, not URIs"
+    # Machine-readable codes: an ESCO skill each, named by the reader in its language.
+    from services.reference.labels import skill_name
+
+    assert all(g.startswith("http://data.europa.eu/esco/skill/") for g in gaps)
+    assert all(skill_name(g, "da") for g in gaps)
     seasoned = LearnedScorer(_model(), skills_of, distance_km)(
         card_profile(CompetenceCard.model_validate(amina), linker), order
     )

@@ -10,7 +10,7 @@ import pytest
 from schemas.citizens import CompetenceCard
 from schemas.jobs import JobOrder
 from services.matching.domain.features import card_profile, order_profile
-from services.matching.domain.scoring import Excluded, Scored, score
+from services.matching.domain.scoring import MIDDLE, Excluded, Scored, score
 from services.matching.linking import TaxonomyLinker, distance_km
 
 
@@ -58,7 +58,9 @@ def test_reasons_explain_the_score(linker: TaxonomyLinker, amina: Any, lager: An
     assert texts["danish"] == "Danish A2 meets A2"
     assert texts["skills"] == "2 of 2 requested skills"
     assert texts["distance"].endswith("km from home")
-    assert sum(r.contribution for r in result.reasons) == pytest.approx(result.score, abs=1e-3)
+    # Each factor counts up or down from the middle (0.5) of its range.
+    total = MIDDLE + sum(r.contribution for r in result.reasons)
+    assert total == pytest.approx(result.score, abs=1e-3)
 
 
 @pytest.mark.parametrize(

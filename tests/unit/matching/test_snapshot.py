@@ -484,3 +484,31 @@ def test_a_restored_worker_links_the_texts_it_has_seen_without_the_taxonomy(
     restored.apply(card_event(ev, again))
     restored.apply(order_event(ev, lager, version=2))
     assert restored.cards["cit-same-texts"].skill_uris == first.cards[AMINA].skill_uris
+
+
+def test_a_state_ranked_today_is_not_ranked_again_and_one_ranked_yesterday_is(
+    make_state: Callable[[], MatchingState], today: Today, amina: Any, lager: Any
+) -> None:
+    """The restart skips re-ranking when the state's undated orders were all ranked today
+    (the worker started today: its replay or re-ranking set `ranked_on`); a worker that
+    started yesterday and ran past midnight ranked some of them yesterday: re-ranked."""
+    undated = copy.deepcopy(lager)
+    undated["start_date"] = None
+    ev = Clock()
+    events = [card_event(ev, amina), order_event(ev, undated)]
+    today.day = dt.date(2026, 12, 31)
+    state = make_state()
+    for event in events:
+        state.load(event)
+    state.rebuild_rankings()
+    assert state.ranked_on == dt.date(2026, 12, 31)
+    body = dumps_state(state)
+    same_day = restore_state(body, make_state)
+    assert same_day.rerank_undated() == 0
+    assert same_day.digest() == state.digest()
+
+    today.day = dt.date(2027, 1, 1)
+    next_day = restore_state(body, make_state)
+    assert next_day.rerank_undated() == 1
+    assert next_day.ranked_on == dt.date(2027, 1, 1)
+    assert next_day.rerank_undated() == 0

@@ -77,10 +77,23 @@ def test_suggestion_and_retraction_touch_order_and_citizen() -> None:
         actor=SYSTEM_MATCHING,
         occurred_at=T0,
     )
+    # The order's list keeps it, as retracted; the citizen's open suggestions lose it.
     assert project(retracted)[:3] == [
+        HashSet(keys.order_suggestion_status("jo-1"), "sug-1:retracted", "order_closed"),
+        HashSet(keys.citizen_suggestion_status("cit-1"), "sug-1:retracted", "order_closed"),
+        HashDelete(keys.citizen_suggestions("cit-1"), "jo-1"),
+    ]
+    erased = Event.new(
+        SuggestionRetracted(
+            job_order_id="jo-1", citizen_id="cit-1", suggestion_id="sug-1", reason="erased"
+        ),
+        actor=SYSTEM_MATCHING,
+        occurred_at=T0,
+    )
+    assert project(erased)[:3] == [
         ZRemove(keys.order_ranking("jo-1"), "cit-1"),
         HashDelete(keys.order_suggestions("jo-1"), "cit-1"),
-        HashDelete(keys.citizen_suggestions("cit-1"), "jo-1"),
+        HashDelete(keys.order_suggestion_status("jo-1"), "current:cit-1"),
     ]
 
 

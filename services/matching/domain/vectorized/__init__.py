@@ -1,0 +1,55 @@
+"""Columnar scoring: one job order against every card at once (and one card against many orders).
+
+`CardIndex` keeps the cards as compact numpy columns plus inverted indexes (skill -> cards,
+phrase -> cards, certificate -> cards, ...), so scoring an order is a handful of vector
+operations instead of a Python loop over pairs. Results equal the per-pair code
+(`scoring.score`, `learned.LearnedScorer`): admissibility exactly, scores to float rounding.
+
+Exactness, and how it is kept cheap:
+
+* Occupation similarity is looked up per occupation *vocabulary entry* (a few thousand), with
+  ISCO prefixes compared as interned strings, so it is the per-pair rule exactly.
+* Distances come from the scorer's own distance function, called once per distinct postal
+  code of the cards (about 1,100 in Denmark) per order postal code, and cached.
+* The implied skill weights are `pair_features._card_skill_weights` itself, stored per
+  (card, skill) as a code into a table of the distinct float64 weights.
+* Text phrase matching (`phrase_covered`) is evaluated once per (required phrase, distinct card
+  phrase) and cached; cards reach their phrases through an inverted index. No approximation.
+
+Storage is append-only with tombstones: an update appends a new row and kills the old one;
+removals kill rows; dead rows are compacted away once they exceed a quarter of all rows.
+Inverted indexes are a key-sorted CSR base plus an append-only delta merged when it grows.
+"""
+
+from services.matching.domain.vectorized.card_index import (
+    RESIDENCE,
+    TARGET_GROUP,
+    CardIndex,
+    OrderTables,
+)
+from services.matching.domain.vectorized.columns import Postings, Ragged, Vocab, round4
+from services.matching.domain.vectorized.occupations import OccupationTable
+from services.matching.domain.vectorized.order_index import OrderIndex
+from services.matching.domain.vectorized.scorers import (
+    ColumnScorer,
+    LearnedColumns,
+    RuleColumns,
+    column_scorer,
+)
+
+__all__ = [
+    "RESIDENCE",
+    "TARGET_GROUP",
+    "CardIndex",
+    "ColumnScorer",
+    "LearnedColumns",
+    "OccupationTable",
+    "OrderIndex",
+    "OrderTables",
+    "Postings",
+    "Ragged",
+    "RuleColumns",
+    "Vocab",
+    "column_scorer",
+    "round4",
+]

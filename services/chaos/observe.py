@@ -21,15 +21,15 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from schemas.topics import CITIZENS, DOMAIN_TOPICS, JOB_ORDERS, PLACEMENTS
+from schemas.topics import DOMAIN_TOPICS
 from services.chaos.logread import Ends, LogTail
 from services.chaos.reconcile import CitizenView, LogFacts, OrderView, Pair, ViewsSnapshot
 from services.chaos.workload import Tokens
 from services.common.kafka import make_consumer
+from services.matching.replay import INPUTS as MATCHING_INPUTS
 from services.stack import Stack, free_port, service_env, start_service, wait_ready
 
 MATCHING_GROUP = "jobmatch-matching"  # MatchingSettings.matching_group_id's default
-MATCHING_INPUTS = (CITIZENS, JOB_ORDERS, PLACEMENTS)
 PAGE = 500
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from schemas.citizens import CompetenceCard
 from schemas.common import ConceptLink
 from schemas.jobs import JobOrder
-from services.reference.esco import Taxonomy
+from services.reference.esco import Taxonomy, matched_label
 from services.reference.geo import Geo
 
 OCCUPATION_MIN = 0.5
@@ -86,13 +86,20 @@ def _link(
 
 
 def _occupation_link(taxonomy: Taxonomy, path: str, text: str, uri: str | None) -> ConceptLink:
+    # The label that matched the person's words ("lastbilchauffør"), not ESCO's preferred
+    # one, which can be odd ("bagagevognschauffør" for cargo vehicle driver).
+    matched: dict[str, str | None] = {}
+
+    def find(t: str, n: int) -> list[tuple[str, float]]:
+        found = taxonomy.link_occupation_labelled(t, top=n)
+        matched.update({f.uri: f.label for f in found})
+        return [(f.uri, f.score) for f in found]
+
     def label(u: str) -> str | None:
         occ = taxonomy.occupation(u)
-        return (occ.label_da or occ.label_en) if occ else None
+        return matched_label(occ, matched.get(u), "da") if occ else None
 
-    return _link(
-        path, text, uri, OCCUPATION_MIN, lambda t, n: taxonomy.link_occupation(t, top=n), label
-    )
+    return _link(path, text, uri, OCCUPATION_MIN, find, label)
 
 
 def _skill_link(taxonomy: Taxonomy, path: str, text: str, uri: str | None) -> ConceptLink:

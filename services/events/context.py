@@ -62,6 +62,20 @@ class CommandContext:
     async def suggestion(self, suggestion_id: str) -> SuggestionState | None:
         return await self.handlers.store.suggestion(suggestion_id)
 
+    async def citizens_of(
+        self, suggestion_id: str | None = None, placement_id: str | None = None
+    ) -> list[str]:
+        """The citizen a command addressed by suggestion or placement id concerns (for the
+        audit trail, refusals included); none if there is no such suggestion or placement."""
+        if suggestion_id is not None:
+            suggestion = await self.suggestion(suggestion_id)
+            return [suggestion.citizen_id] if suggestion is not None else []
+        if placement_id is not None:
+            key = c.placement_key(placement_id)
+            state = (await self.handlers.store.load([key]))[key].state
+            return [state.citizen_id] if isinstance(state, PlacementState) else []
+        return []
+
     # -- commands on several aggregates: each names the ones it loads -----------------------
 
     async def register_card(self, cmd: c.SubmitCompetenceCard, meta: Meta) -> Accepted:

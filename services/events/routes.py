@@ -341,8 +341,9 @@ async def close_job_order(
     responses=ERRORS,
 )
 async def accept_suggestion(
-    suggestion_id: SuggestionId, ctx: Ctx, who: Consultant, cid: Correlation
+    suggestion_id: SuggestionId, request: Request, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
+    audit_citizens(request, await ctx.citizens_of(suggestion_id=suggestion_id))
     return await ctx.on_suggestion(
         suggestion_id,
         who,
@@ -364,8 +365,14 @@ class RejectBody(_Body):
     responses=ERRORS,
 )
 async def reject_suggestion(
-    suggestion_id: SuggestionId, body: RejectBody, ctx: Ctx, who: Consultant, cid: Correlation
+    suggestion_id: SuggestionId,
+    body: RejectBody,
+    request: Request,
+    ctx: Ctx,
+    who: Consultant,
+    cid: Correlation,
 ) -> Accepted:
+    audit_citizens(request, await ctx.citizens_of(suggestion_id=suggestion_id))
     return await ctx.on_suggestion(
         suggestion_id,
         who,
@@ -384,10 +391,11 @@ async def reject_suggestion(
     responses=ERRORS,
 )
 async def present_candidate(
-    suggestion_id: SuggestionId, ctx: Ctx, who: Consultant, cid: Correlation
+    suggestion_id: SuggestionId, request: Request, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
     """Only an accepted suggestion, with the citizen's consent on record for this employer
     (or all), to an open job order; otherwise 409 with the reason."""
+    audit_citizens(request, await ctx.citizens_of(suggestion_id=suggestion_id))
     return await ctx.present(suggestion_id, who, _meta(who, cid))
 
 
@@ -406,12 +414,14 @@ class EmployerDecisionBody(_Body):
 async def record_employer_decision(
     suggestion_id: SuggestionId,
     body: EmployerDecisionBody,
+    request: Request,
     ctx: Ctx,
     who: ConsultantOrEmployer,
     cid: Correlation,
 ) -> Accepted:
     """The employer of the order records its own decision, or a consultant of the order's
     municipality records it on the employer's behalf."""
+    audit_citizens(request, await ctx.citizens_of(suggestion_id=suggestion_id))
     return await ctx.record_employer_decision(
         suggestion_id, body.decision, body.reason, who, _meta(who, cid)
     )
@@ -434,7 +444,7 @@ class StartPlacementBody(_Body):
     responses=ERRORS,
 )
 async def start_placement(
-    body: StartPlacementBody, ctx: Ctx, who: Consultant, cid: Correlation
+    body: StartPlacementBody, request: Request, ctx: Ctx, who: Consultant, cid: Correlation
 ) -> Accepted:
     """Emits `PlacementStarted`; when it takes the order's last open position, also
     `JobOrderClosed` (filled).
@@ -447,6 +457,7 @@ async def start_placement(
     and school a week together and holds school (usually 29 + 8), an IO-stilling spends 20 %
     of the hours on training, no placement exceeds 48 hours: 422. Each refusal names the
     field, with `reason` in Danish, `reason_en` in English and a stable `code`."""
+    audit_citizens(request, await ctx.citizens_of(suggestion_id=body.suggestion_id))
     return await ctx.start_placement(c.StartPlacement(**body.model_dump()), who, _meta(who, cid))
 
 
@@ -464,8 +475,14 @@ class FollowUpBody(_Body):
     responses=ERRORS,
 )
 async def record_follow_up(
-    placement_id: PlacementId, body: FollowUpBody, ctx: Ctx, who: Consultant, cid: Correlation
+    placement_id: PlacementId,
+    body: FollowUpBody,
+    request: Request,
+    ctx: Ctx,
+    who: Consultant,
+    cid: Correlation,
 ) -> Accepted:
+    audit_citizens(request, await ctx.citizens_of(placement_id=placement_id))
     return await ctx.on_placement(
         placement_id,
         who,
@@ -489,10 +506,12 @@ class EndPlacementBody(_Body):
 async def end_placement(
     placement_id: PlacementId,
     body: EndPlacementBody,
+    request: Request,
     ctx: Ctx,
     who: Consultant,
     cid: Correlation,
 ) -> Accepted:
+    audit_citizens(request, await ctx.citizens_of(placement_id=placement_id))
     return await ctx.on_placement(
         placement_id,
         who,

@@ -13,15 +13,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from schemas.audit import PersonalDataAccessed
 from schemas.registry import REGISTRY
 from schemas.topics import AUDIT
+from services.events.commands import placement_id_for
 from services.profiles.app import create_app as create_profiles_app
 from services.profiles.settings import ProfilesSettings
 from tests.conftest import Issuer
 from tests.integration.conftest import MUNICIPALITY, stores
 from tests.integration.kafka_helpers import read_all
+from tests.integration.workflow_helpers import PLACEMENT, Case
 
 MARKER = "Markør-Zebrafink-kvist"
 _LETTERS = str.maketrans("0123456789", "ghijklmnop")
@@ -142,3 +145,46 @@ async def test_a_read_that_cannot_be_recorded_is_not_served(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert "audit" in response.text
+
+
+async def test_commands_addressed_by_suggestion_or_placement_are_on_the_access_log(
+    events_api: httpx.AsyncClient,
+    broker: str,
+    redis: Redis,
+    issuer: Issuer,
+    amina: dict[str, Any],
+    lager: dict[str, Any],
+) -> None:
+    """Review, presentation, the employer's decision, the placement and its follow-ups name
+    the citizen through the suggestion or placement they address: each is on her record,
+    and so is a refusal (another job centre's consultant probing the suggestion)."""
+    case = Case(events_api, broker, redis, issuer)
+    await case.setup(amina, lager)
+    await case.advance("hired")
+    placed = await case.post("/v1/placements", PLACEMENT | {"suggestion_id": case.sid})
+    assert placed.status_code == 202, placed.text
+    pid = placement_id_for(case.sid)
+    followed = await case.post(
+        f"/v1/placements/{pid}/follow-ups", {"date": "2027-01-11", "status": "on_track"}
+    )
+    assert followed.status_code == 202, followed.text
+    stranger = issuer.bearer("consultant", "kons-fremmed", municipality="0101")
+    probed = await case.act("employer-decision", {"decision": "declined"}, as_=stranger)
+    assert probed.status_code == 404
+
+    expected = {
+        ("/v1/suggestions/{suggestion_id}/accept", 202),
+        ("/v1/suggestions/{suggestion_id}/present", 202),
+        ("/v1/suggestions/{suggestion_id}/employer-decision", 202),
+        ("/v1/suggestions/{suggestion_id}/employer-decision", probed.status_code),
+        ("/v1/placements", 202),
+        ("/v1/placements/{placement_id}/follow-ups", 202),
+    }
+    seen: set[tuple[str, int]] = set()
+    for record in await read_all(broker, AUDIT.name, AUDIT.partitions):
+        if record.key != case.cid.encode():
+            continue
+        payload = REGISTRY.decode(record.value or b"").payload
+        assert isinstance(payload, PersonalDataAccessed)
+        seen.add((payload.route, payload.status))
+    assert expected <= seen, expected - seen

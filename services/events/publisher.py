@@ -81,7 +81,8 @@ class EventPublisher:
             # The key goes before the announcement: once it is in the log, nobody can read.
             await asyncio.to_thread(self._keys.erase, event.payload.citizen_id)
             log.info("data key deleted", extra={"citizen_id": event.payload.citizen_id})
-        value = self._value(event)
+        # Off the event loop: making a citizen's first key is a committed (fsynced) write.
+        value = await asyncio.to_thread(self._value, event) if self._keys else event.to_json()
         key = event.aggregate_id.encode()
         tp = TopicPartition(event.topic, await partition_for(self._producer, event.topic, key))
         # Anything appended from here on lands at or after this offset.

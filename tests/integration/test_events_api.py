@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import httpx
@@ -84,11 +83,10 @@ async def test_invalid_card_is_422_naming_each_field(
     fields = {e["field"]: e["reason"] for e in response.json()["detail"]}
     assert set(fields) == {"citizen_id", "danish.cefr", "location"}
     assert "CPR" in fields["citizen_id"]
-    stored = [
-        json.loads(r.value or b"")
-        for r in await read_all(broker, CITIZENS.name, CITIZENS.partitions)
-    ]
-    assert all(e["aggregate_id"] != "010190-1234" for e in stored)
+    # Nothing of the refused card in the log (other tests park malformed records there too,
+    # so the records are searched as bytes, not parsed).
+    for record in await read_all(broker, CITIZENS.name, CITIZENS.partitions):
+        assert b"010190-1234" not in (record.value or b"") + (record.key or b"")
 
 
 async def test_a_token_naming_no_jobmatch_role_is_401(

@@ -18,7 +18,12 @@ from typing import Any, Protocol
 import faust
 from aiokafka import TopicPartition
 
-from schemas.citizens import CompetenceCardRegistered, CompetenceCardUpdated
+from schemas.citizens import (
+    CitizenErased,
+    CompetenceCardRegistered,
+    CompetenceCardUpdated,
+    ErasureRequested,
+)
 from schemas.envelope import Event
 from schemas.jobs import JobOrderPosted, JobOrderUpdated
 from schemas.registry import REGISTRY
@@ -95,7 +100,10 @@ class Handler:
         for fut in pending:
             await fut
         if runtime.snapshots is not None:
-            runtime.snapshots.maybe(runtime)
+            if isinstance(event.payload, ErasureRequested | CitizenErased):
+                runtime.snapshots.erased(runtime)
+            else:
+                runtime.snapshots.maybe(runtime)
 
 
 async def consume(

@@ -419,6 +419,9 @@ class Snapshots:
         self.failures = 0
         self.last: dict[str, Any] = {}
         self._pickle_s = 0.0
+        # `Runtime.applied` after the latest erasure the agent applied that no snapshot
+        # reflects yet: older snapshots hold the citizen's card (see `erased`).
+        self._erased_at: int | None = None
 
     @property
     def busy(self) -> bool:
@@ -434,6 +437,8 @@ class Snapshots:
         new = self.pending(runtime)
         if new <= 0 or self.busy or not runtime.recovered.is_set():
             return False
+        if self._erased_at is not None:
+            return True
         elapsed = self._clock() - self._taken_at
         # By count only if the agent spent at least 4/5 of the time applying records rather
         # than waiting for the last snapshot to be pickled (catching up on a backlog).
@@ -444,7 +449,14 @@ class Snapshots:
     def maybe(self, runtime: Runtime) -> None:
         """Start a snapshot in the background if one is due."""
         if self.due(runtime):
-            self.start(runtime, "cadence")
+            self.start(runtime, "erasure" if self._erased_at is not None else "cadence")
+
+    def erased(self, runtime: Runtime) -> None:
+        """The agent applied an erasure: a snapshot without the citizen is taken at once and
+        every older file deleted, so the card does not outlive the erasure on disk for
+        longer than one pickling (at 1M events, about half a minute)."""
+        self._erased_at = runtime.applied
+        self.maybe(runtime)
 
     def start(self, runtime: Runtime, reason: str) -> None:
         if not self.busy:
@@ -481,6 +493,10 @@ class Snapshots:
             pickled = self._clock()
             data = await asyncio.to_thread(encode, header, body)
             path = await asyncio.to_thread(self.store.write, data)
+            if self._erased_at is not None and applied >= self._erased_at:
+                # This one reflects every erasure applied so far: the older ones go.
+                await asyncio.to_thread(self.store.prune, 1)
+                self._erased_at = None
         except Exception as exc:
             self.failures += 1
             self._taken_at = self._clock()

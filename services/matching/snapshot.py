@@ -407,6 +407,12 @@ class SnapshotStore:
             return []
         return sorted(self.directory.glob(_GLOB), reverse=True)
 
+    def prune(self, keep: int) -> None:
+        """Delete all but the newest `keep` files."""
+        for old in self.files()[max(1, keep) :]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
     def write(self, data: bytes) -> Path:
         """Write atomically (temporary file, fsync, rename, fsync of the folder), then drop
         all but the newest `keep` files."""
@@ -429,9 +435,7 @@ class SnapshotStore:
                 tmp.unlink()
             raise
         self._fsync_dir()
-        for old in self.files()[self.keep :]:
-            with contextlib.suppress(OSError):
-                old.unlink()
+        self.prune(self.keep)
         for leftover in self.directory.glob(".snapshot-*.tmp"):
             if not leftover.name.endswith(f".{os.getpid()}.tmp"):
                 with contextlib.suppress(OSError):

@@ -512,3 +512,37 @@ def test_a_state_ranked_today_is_not_ranked_again_and_one_ranked_yesterday_is(
     assert next_day.rerank_undated() == 1
     assert next_day.ranked_on == dt.date(2027, 1, 1)
     assert next_day.rerank_undated() == 0
+
+
+def test_an_erasure_is_followed_by_a_snapshot_and_the_older_files_go(
+    make_state: Callable[[], MatchingState], docs: tuple[Any, ...], tmp_path: Path
+) -> None:
+    """The snapshots are the worker's own files, but they hold cards: after an erasure one
+    is taken at once (not at the next cadence) and every older file is deleted."""
+    clock = FakeClock()
+
+    async def main() -> None:
+        runtime = Runtime(make_state)
+        runtime.state = worked(make_state, docs)
+        tp = TopicPartition(CITIZENS.name, 0)
+        runtime.positions = {tp: 5}
+        runtime.recovered.set()
+        store = SnapshotStore(tmp_path, keep=3)
+        snaps = Snapshots(store, every_events=1000, interval_s=600, clock=clock)
+        runtime.snapshots = snaps
+        for offset in range(5, 8):
+            runtime.advance(tp, offset, b"record %d" % offset, NOW)
+            snaps.start(runtime, "cadence")
+            await snaps.wait()
+            clock.now += 1
+        assert len(store.files()) == 3
+        runtime.advance(tp, 8, b"the erasure", NOW)
+        assert not snaps.due(runtime)  # by count and time: not yet
+        snaps.erased(runtime)
+        assert snaps.busy
+        await snaps.wait()
+        assert [p.name for p in store.files()] == [snaps.last["file"]]
+        assert snaps.last["reason"] == "erasure" and snaps.last["records"] == 9
+        assert not snaps.due(runtime)
+
+    asyncio.run(main())

@@ -14,6 +14,12 @@ from typing import Protocol
 
 from schemas.citizens import CitizenErased, ErasureRequested
 from schemas.envelope import Event
+from schemas.placements import (
+    CandidatePresented,
+    PlacementSuggested,
+    SuggestionAccepted,
+    SuggestionRejected,
+)
 from services.profiles.projections import keys
 from services.profiles.projections.views import project
 from services.projection.writes import Write
@@ -26,14 +32,23 @@ class HashReader(Protocol):
 class ProfileProjection:
     def __init__(self) -> None:
         self.erased: set[str] = set()
+        self.reviewed: set[str] = set()
 
     async def load(self, store: HashReader) -> None:
-        """The erased citizens as recorded in the keyspace the projector writes to."""
+        """The erased citizens and the reviewed suggestions as recorded in the keyspace the
+        projector writes to."""
         self.erased = set(await store.hash(keys.ERASED))
+        self.reviewed = set(await store.hash(keys.REVIEWED))
 
     def __call__(self, event: Event) -> list[Write]:
         writes = project(event)
         p = event.payload
+        if isinstance(p, SuggestionAccepted | SuggestionRejected | CandidatePresented):
+            self.reviewed.add(p.suggestion_id)
+        elif isinstance(p, PlacementSuggested) and p.suggestion_id in self.reviewed:
+            # Re-scored after a consultant reviewed it (the review came first on the pair's
+            # partition, so every reading order sees it first): not back on the worklist.
+            writes = [w for w in writes if not keys.is_worklist(w.key)]
         if isinstance(p, ErasureRequested | CitizenErased):
             self.erased.add(p.citizen_id)
             return writes

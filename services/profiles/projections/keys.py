@@ -143,3 +143,10 @@ def is_citizens_own(key: str, citizen_id: str) -> bool:
 
 
 ERASED = "erased"
+# Suggestion ids a consultant has reviewed (hash, field per id): matching re-scores a
+# standing suggestion under its id, which must not bring a reviewed one back to the worklist.
+REVIEWED = "reviewed-suggestions"
+
+
+def is_worklist(key: str) -> bool:
+    return key.startswith("worklist:")

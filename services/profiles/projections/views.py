@@ -325,6 +325,7 @@ def _lifecycle(event: Event) -> list[Write]:
             *_review(p.job_order_id, p.citizen_id, doc),
             *_off_worklist(event.municipality_code, p.suggestion_id),
             *_status_fact(p.job_order_id, p.citizen_id, p.suggestion_id, doc["status"]),
+            HashSet(keys.REVIEWED, p.suggestion_id, "1"),
         ]
         if isinstance(p, CandidatePresented):
             presented = {**doc, "job_order_id": p.job_order_id, "citizen_id": p.citizen_id}

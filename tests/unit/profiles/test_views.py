@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -224,3 +225,31 @@ def test_writes_coalesce_into_few_commands_keeping_the_order_per_key() -> None:
         ("DEL", "gone", []),
         ("HSET", "gone", ["y", "2"]),
     ]
+
+
+def test_a_reviewed_suggestion_re_scored_by_matching_stays_off_the_worklist() -> None:
+    """Matching re-scores a standing suggestion under its id (an order update, say); one a
+    consultant has accepted already must not come back to the worklist, while the order's
+    and the citizen's lists take the new score. A projector that starts again knows the
+    reviewed ids from the keyspace."""
+    suggested = _suggested().model_copy(update={"municipality_code": "0851"})
+    accepted = Event.new(
+        SuggestionAccepted(job_order_id="jo-1", citizen_id="cit-1", suggestion_id="sug-1"),
+        actor=Actor(role="consultant", id="c", municipality_code="0851"),
+        occurred_at=T0,
+        municipality_code="0851",
+    )
+    projection = ProfileProjection()
+    assert any(keys.is_worklist(w.key) for w in projection(suggested))
+    assert HashSet(keys.REVIEWED, "sug-1", "1") in projection(accepted)
+    again = projection(suggested)
+    assert not any(keys.is_worklist(w.key) for w in again)
+    assert any(w.key == keys.order_suggestions("jo-1") for w in again)
+
+    class Stored:
+        async def hash(self, key: str) -> dict[str, str]:
+            return {"sug-1": "1"} if key == keys.REVIEWED else {}
+
+    restarted = ProfileProjection()
+    asyncio.run(restarted.load(Stored()))
+    assert not any(keys.is_worklist(w.key) for w in restarted(suggested))

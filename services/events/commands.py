@@ -498,6 +498,20 @@ def decide_start_placement(
     assert open_order.order is not None
     _programme_rules(cmd, open_order.order, citizen)
     pid = placement_id_for(cmd.suggestion_id)
+    assert citizen is not None  # `_programme_rules` refuses a citizen without a card
+    if citizen.active_placements:
+        raise Conflict.said(
+            [
+                (
+                    "suggestion_id",
+                    "already_placed",
+                    "Borgeren er allerede i et forløb, der ikke er afsluttet "
+                    f"({', '.join(citizen.active_placements)}); afslut det først.",
+                    "The citizen is already in a placement that has not ended "
+                    f"({', '.join(citizen.active_placements)}); end it first.",
+                )
+            ]
+        )
     events: list[EventPayload] = [
         PlacementStarted(
             placement_id=pid,
@@ -516,7 +530,13 @@ def decide_start_placement(
         # before this second event is appended, the states already count the order as
         # filled, and the deadline sweeper appends it (see `decide_record_filled`).
         events.append(JobOrderClosed(job_order_id=found.job_order_id, reason="filled"))
-    touches = (review_key(cmd.suggestion_id), order_key(found.job_order_id), placement_key(pid))
+    # The citizen too: two placements started for her at once, only one gets her.
+    touches = (
+        review_key(cmd.suggestion_id),
+        order_key(found.job_order_id),
+        placement_key(pid),
+        citizen_key(found.citizen_id),
+    )
     return Decision(events, touches, municipality_code=open_order.order.municipality_code)
 
 

@@ -85,6 +85,11 @@ def placement(placement_id: str) -> str:
     return f"placement:{placement_id}"
 
 
+def citizen_placements(citizen_id: str) -> str:
+    """The citizen's placements (hash: placement id -> active or ended)."""
+    return f"citizen-placements:{citizen_id}"
+
+
 def suggestion(suggestion_id: str) -> str:
     return f"suggestion:{suggestion_id}"
 
@@ -147,6 +152,7 @@ def _erased(event: Event) -> list[Write]:
     return [
         Delete(citizen(p.citizen_id)),
         Delete(consents(p.citizen_id)),
+        Delete(citizen_placements(p.citizen_id)),
         _touch(citizen(p.citizen_id), event, (("erased", "1"),)),
     ]
 
@@ -247,6 +253,10 @@ def _placement_started(event: Event) -> list[Write]:
     return [
         *writes,
         _touch(placement(p.placement_id), event, state),
+        # The citizen is in a placement now: her version moves, so that of two placements
+        # started for her at once only one gets her (see commands.decide_start_placement).
+        HashUpdate(citizen_placements(p.citizen_id), ((p.placement_id, "active"),)),
+        _touch(citizen(p.citizen_id), event),
         HashUpdate(order_started(p.job_order_id), ((p.placement_id, "1"),)),
         _touch(order(p.job_order_id), event),
         ZAdd(FILLING, p.job_order_id, event.occurred_at.timestamp()),
@@ -261,7 +271,10 @@ def _followed_up(event: Event) -> list[Write]:
 def _placement_ended(event: Event) -> list[Write]:
     p: Any = event.payload
     fields = (("status", "ended"), ("outcome", p.outcome))
-    return [_touch(placement(p.placement_id), event, fields)]
+    return [
+        _touch(placement(p.placement_id), event, fields),
+        HashUpdate(citizen_placements(p.citizen_id), ((p.placement_id, "ended"),)),
+    ]
 
 
 def _json(**values: Any) -> str:

@@ -26,6 +26,12 @@ class CitizenState(BaseModel):
     consents: dict[str, Consent] = Field(default_factory=dict)
     available: bool = True
     erased: bool = False
+    # Her placements: placement id -> "active" or "ended".
+    placements: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def active_placements(self) -> list[str]:
+        return sorted(pid for pid, status in self.placements.items() if status == "active")
 
     def consents_to(self, cvr: str) -> bool:
         return any(c.scope == "all" or c.employer_cvr == cvr for c in self.consents.values())
@@ -82,7 +88,7 @@ class PlacementState(BaseModel):
 Hash = dict[str, str]
 
 
-def citizen_from(main: Hash, consents: Hash) -> CitizenState | None:
+def citizen_from(main: Hash, consents: Hash, placements: Hash | None = None) -> CitizenState | None:
     if not main:
         return None
     card = main.get("card")
@@ -92,6 +98,7 @@ def citizen_from(main: Hash, consents: Hash) -> CitizenState | None:
         consents={k: Consent.model_validate_json(v) for k, v in consents.items()},
         available=main.get("available", "1") == "1",
         erased=main.get("erased") == "1",
+        placements=dict(placements or {}),
     )
 
 

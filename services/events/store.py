@@ -106,7 +106,7 @@ class Loaded:
 def _reads(key: Key) -> tuple[str, ...]:
     kind, ident = key
     if kind == "citizen":
-        return keys.citizen(ident), keys.consents(ident)
+        return keys.citizen(ident), keys.consents(ident), keys.citizen_placements(ident)
     if kind == "order":
         return keys.order(ident), keys.order_started(ident)
     if kind == "review":
@@ -124,7 +124,7 @@ def assemble(key: Key, hashes: Sequence[Hash]) -> Loaded:
     main = hashes[0]
     state: BaseModel | None
     if kind == "citizen":
-        state = citizen_from(main, hashes[1])
+        state = citizen_from(main, hashes[1], hashes[2])
     elif kind == "order":
         state = order_from(main, hashes[1])
     elif kind == "review":

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -227,3 +228,69 @@ async def test_an_ineligible_citizen_and_too_many_hours_are_refused() -> None:
         c.StartPlacement(sid, "ordinary", START, None, 37, 0), CONSULTANT, META
     )
     assert ok.event_type == "PlacementStarted"
+
+
+async def _hired_twice(
+    ctx: Any, log: MemoryLog, store: MemoryAggregates
+) -> tuple[CompetenceCard, str, str]:
+    """One citizen hired by two employers' orders (two suggestions, both hired)."""
+    person = card()
+    await ctx.register_card(c.SubmitCompetenceCard(person, []), META)
+    consent = c.GiveConsent(person.citizen_id, "samtykke-1", "all")
+    await ctx.on_citizen(
+        person.citizen_id, CONSULTANT, lambda s: c.decide_give_consent(consent, s), META
+    )
+    sids = []
+    for _ in range(2):
+        job = order().model_copy(update={"programme": "ordinary"})
+        await ctx.post_order(c.PostJobOrder(job, []), META)
+        sid = suggest(log, store, person, job)
+        await ctx.on_suggestion(sid, CONSULTANT, lambda s, r, i=sid: c.decide_accept(i, s, r), META)
+        await ctx.present(sid, CONSULTANT, META)
+        await ctx.record_employer_decision(sid, "hired", None, CONSULTANT, META)
+        sids.append(sid)
+    return person, sids[0], sids[1]
+
+
+async def test_a_citizen_in_a_placement_cannot_start_a_second_until_it_ends() -> None:
+    log, store = MemoryLog(), MemoryAggregates()
+    ctx = context(log, store)
+    _, first, second = await _hired_twice(ctx, log, store)
+    started = await ctx.start_placement(
+        c.StartPlacement(first, "ordinary", START, None, 37, 0), CONSULTANT, META
+    )
+    with pytest.raises(Conflict) as refused:
+        await ctx.start_placement(
+            c.StartPlacement(second, "ordinary", START, None, 37, 0), CONSULTANT, META
+        )
+    (detail,) = refused.value.detail()
+    assert (detail["field"], detail["code"]) == ("suggestion_id", "already_placed")
+    assert "allerede i et forløb" in str(detail["reason"])
+    pid = c.placement_id_for(first)
+    await ctx.on_placement(
+        pid,
+        CONSULTANT,
+        lambda p: c.decide_end_placement(pid, START, "positive_drop_out", p),
+        META,
+    )
+    again = await ctx.start_placement(
+        c.StartPlacement(second, "ordinary", START, None, 37, 0), CONSULTANT, META
+    )
+    assert started.event_type == again.event_type == "PlacementStarted"
+
+
+async def test_of_two_placements_started_for_one_citizen_at_once_one_starts() -> None:
+    log, store = MemoryLog(), MemoryAggregates()
+    ctx = context(log, store)
+    _, first, second = await _hired_twice(ctx, log, store)
+    results = await asyncio.gather(
+        *(
+            ctx.start_placement(
+                c.StartPlacement(sid, "ordinary", START, None, 37, 0), CONSULTANT, META
+            )
+            for sid in (first, second)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))

@@ -247,7 +247,8 @@ def suggestion_status(suggestion_id: str | None, facts: Mapping[str, str]) -> Su
     if suggestion_id is None:
         # Projected before the status facts existed: a rebuild of the views records them.
         return SuggestionStatus("pending")
-    retracted = facts.get(f"{suggestion_id}:retracted")
+    # "" once announced again after a retraction (see views._suggested): not retracted.
+    retracted = facts.get(f"{suggestion_id}:retracted") or None
     best: tuple[int, str] | None = None
     review = None
     for fact, (rank, status) in _REVIEW_FACTS.items():

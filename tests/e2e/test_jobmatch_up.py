@@ -116,7 +116,9 @@ def test_up_demo_then_restart_keeps_the_data(tmp_path: Path) -> None:
             "matching": f"http://127.0.0.1:{ports.matching}",
             "ui": f"http://127.0.0.1:{ports.ui}",
         }
-        suggestions = f"{urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions"
+        suggestions = (
+            f"{urls['profiles']}/v1/job-orders/jo-4410-aarhus-lager/suggestions?status=all"
+        )
         # Nothing but health and readiness answers without signing in.
         anonymous = httpx.get(suggestions, timeout=5)
         assert anonymous.status_code == 401, anonymous.text

@@ -347,11 +347,12 @@ def test_after_sigkill_the_topic_shows_what_the_restarted_worker_holds(
 
     # The newest snapshot damaged: set aside, the worker starts from an older one or from
     # offset 0, and holds the same.
+    # (Killed first: a running worker may write a newer one meanwhile.)
+    again.kill()
     newest = store.files()[0]
     data = bytearray(newest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     newest.write_bytes(bytes(data))
-    again.kill()
     again = _matching(stack, port)
     started = _ready(admin, port)["recovery"]["started_from"]
     assert newest.with_name(newest.name + ".corrupt").exists()
@@ -380,10 +381,14 @@ def test_after_sigkill_the_topic_shows_what_the_restarted_worker_holds(
         want = [c[0] for c in doc["state"]["suggestions"][order_id]]
         assert want, order_id
         url = f"{stack.urls['profiles']}/v1/job-orders/{order_id}/suggestions?limit=200"
-        _wait_for(
-            lambda u=url, w=want: (
-                [s["citizen_id"] for s in aarhus.get(u, timeout=5).json()["suggestions"]] == w
-            ),
-            30,
-            f"profiles view of {order_id} to equal the matching state",
-        )
+        shown: list[list[Any]] = []
+
+        def equal(u: str = url, w: list[str] = want, shown: list[list[Any]] = shown) -> bool:
+            got = aarhus.get(u, timeout=5).json()["suggestions"]
+            shown[:] = [[s["citizen_id"], s.get("status"), s.get("retraction_reason")] for s in got]
+            return [s["citizen_id"] for s in got] == w
+
+        try:
+            _wait_for(equal, 30, f"profiles view of {order_id} to equal the matching state")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: held {want}, shown {shown}") from None

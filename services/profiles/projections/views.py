@@ -183,8 +183,18 @@ def _suggested(event: Event, p: PlacementSuggested) -> list[Write]:
         HashSet(keys.order_suggestions(p.job_order_id), p.citizen_id, doc),
         HashSet(keys.citizen_suggestions(p.citizen_id), p.job_order_id, doc),
         # The pair's current suggestion: its status is read off the facts about that id.
-        HashSet(keys.order_suggestion_status(p.job_order_id), f"current:{p.citizen_id}", sid),
-        HashSet(keys.citizen_suggestion_status(p.citizen_id), f"current:{p.job_order_id}", sid),
+        # Announced again under the same id after a retraction of it (a restarted worker
+        # re-announcing what it holds), it is live again: both are on the pair's partition,
+        # so every reading order applies them in this order. (An empty reason rather than a
+        # delete keeps a batch's writes to the hash one HSET.)
+        HashUpdate(
+            keys.order_suggestion_status(p.job_order_id),
+            ((f"current:{p.citizen_id}", sid), (f"{sid}:retracted", "")),
+        ),
+        HashUpdate(
+            keys.citizen_suggestion_status(p.citizen_id),
+            ((f"current:{p.job_order_id}", sid), (f"{sid}:retracted", "")),
+        ),
     ]
     muni = event.municipality_code
     if muni is None:  # written before events carried the order's municipality

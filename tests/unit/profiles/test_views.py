@@ -20,6 +20,7 @@ from schemas.placements import (
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.projections.views import project, worklist_rank
+from services.profiles.queries import statuses_of
 from services.projection.writes import (
     Delete,
     HashDelete,
@@ -68,7 +69,7 @@ def test_card_registered_writes_the_citizen_view(amina: dict[str, Any]) -> None:
 def test_suggestion_and_retraction_touch_order_and_citizen() -> None:
     writes = project(_suggested())
     assert ZAdd(keys.order_ranking("jo-1"), "cit-1", 0.8) in writes
-    assert {type(w) for w in writes} == {ZAdd, HashSet}
+    assert {type(w) for w in writes} == {ZAdd, HashSet, HashUpdate}
     timelines = {w.key for w in writes if isinstance(w, ZAdd) and w.key.endswith(":timeline")}
     assert timelines == {keys.citizen_timeline("cit-1"), keys.order_timeline("jo-1")}
     retracted = Event.new(
@@ -253,3 +254,28 @@ def test_a_reviewed_suggestion_re_scored_by_matching_stays_off_the_worklist() ->
     restarted = ProfileProjection()
     asyncio.run(restarted.load(Stored()))
     assert not any(keys.is_worklist(w.key) for w in restarted(suggested))
+
+
+def test_a_suggestion_announced_again_after_its_retraction_is_pending_again() -> None:
+    """A restarted worker re-announces a suggestion it holds whose retraction a crashed one
+    left on the topic, under the same id: the order's list shows it pending again."""
+    retracted = Event.new(
+        SuggestionRetracted(
+            job_order_id="jo-1", citizen_id="cit-1", suggestion_id="sug-1", reason="outranked"
+        ),
+        actor=SYSTEM_MATCHING,
+        occurred_at=T0,
+    )
+    facts: dict[str, str] = {}
+    for event in (_suggested(), retracted, _suggested()):
+        for w in project(event):
+            if w.key != keys.order_suggestion_status("jo-1"):
+                continue
+            if isinstance(w, HashSet):
+                facts[w.field] = w.value
+            elif isinstance(w, HashUpdate):
+                facts.update(dict(w.fields))
+        if event is retracted:
+            assert statuses_of(facts, ["cit-1"])["cit-1"].status == "retracted"
+    assert statuses_of(facts, ["cit-1"])["cit-1"].status == "pending"
+    assert statuses_of(facts, ["cit-1"])["cit-1"].retraction_reason is None

@@ -82,7 +82,12 @@ class EventPublisher:
             await asyncio.to_thread(self._keys.erase, event.payload.citizen_id)
             log.info("data key deleted", extra={"citizen_id": event.payload.citizen_id})
         # Off the event loop: making a citizen's first key is a committed (fsynced) write.
-        value = await asyncio.to_thread(self._value, event) if self._keys else event.to_json()
+        # (`is not None`: a key ring with nothing cached yet has length 0, so it is falsy.)
+        value = (
+            await asyncio.to_thread(self._value, event)
+            if self._keys is not None
+            else event.to_json()
+        )
         key = event.aggregate_id.encode()
         tp = TopicPartition(event.topic, await partition_for(self._producer, event.topic, key))
         # Anything appended from here on lands at or after this offset.

@@ -62,6 +62,11 @@ class CachedKeyRing:
     def __len__(self) -> int:
         return len(self._cache)
 
+    def __bool__(self) -> bool:
+        # A ring is there whether or not it has cached a key yet (`if ring:` must not
+        # mean "has keys cached": that once wrote a card unsealed).
+        return True
+
     def _remember(self, key_id: str, aead: AESGCM | None) -> AESGCM | None:
         with self._lock:
             self._cache[key_id] = aead

@@ -102,7 +102,11 @@ def log(stack: Stack) -> list[Event]:
     """The history, an erasure and a hand-made IGU placement in the log; views settled."""
     assert stack.bootstrap
     history = generate(150, 40, seed=3, start=dt.date(2025, 1, 1), months=12)
-    erased = history.events[0].payload.citizen_id  # type: ignore[attr-defined]
+    erased = next(
+        e.payload.citizen_id
+        for e in history.events
+        if isinstance(e.payload, CompetenceCardRegistered)
+    )
     consultant = Actor(role="consultant", id="k-1")
     at = dt.datetime(2027, 1, 4, 9, tzinfo=dt.UTC)
     extra = [

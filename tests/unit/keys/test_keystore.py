@@ -84,3 +84,12 @@ def test_the_ring_caches_with_a_bound_and_forgets() -> None:
     ring.erase("cit-4")
     assert ring.opener("cit-4") is None and ring.sealer("cit-4") is None
     assert ring.opener("cit-0") is not None, "dropped from the cache, still in the store"
+
+
+def test_an_empty_ring_is_still_a_ring() -> None:
+    """`if ring:` on a ring with nothing cached yet once left a card unsealed."""
+    from services.keys.memory import MemoryKeyStore
+    from services.keys.ring import CachedKeyRing
+
+    ring = CachedKeyRing(MemoryKeyStore())
+    assert len(ring) == 0 and bool(ring)

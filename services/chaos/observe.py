@@ -26,6 +26,7 @@ from services.chaos.logread import Ends, LogTail
 from services.chaos.reconcile import CitizenView, LogFacts, OrderView, Pair, ViewsSnapshot
 from services.chaos.workload import Tokens
 from services.common.kafka import make_consumer
+from services.keys.setup import keystore_path
 from services.matching.replay import INPUTS as MATCHING_INPUTS
 from services.stack import Stack, free_port, service_env, start_service, wait_ready
 
@@ -251,6 +252,8 @@ class Observer:
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": self.stack.bootstrap or "",
             "REDIS_URL": self.stack.redis_url or "",
+            # The stack's key store: a rebuild opens the sealed events with it.
+            "KEYSTORE_PATH": str(keystore_path(self.stack.home)),
         }
         argv = [sys.executable, "-m", "services.cli", *args]
         with subprocess.Popen(
@@ -320,6 +323,7 @@ class Observer:
             self.stack.home / "replay", self.stack.issuer,
         )  # fmt: skip
         env["MATCHING_MODEL_DIR"] = str(self.stack.home / "models")  # the live worker's models
+        env["KEYSTORE_PATH"] = str(keystore_path(self.stack.home))  # and its key store
         argv = [sys.executable, "-m", "services.matching.replay"]
         argv += ["--positions", json.dumps(live["positions"])]
         started = time.monotonic()
@@ -361,6 +365,7 @@ class Observer:
         )  # fmt: skip
         env["MATCHING_GROUP_ID"] = group
         env["MATCHING_MODEL_DIR"] = str(self.stack.home / "models")  # the live worker's models
+        env["KEYSTORE_PATH"] = str(keystore_path(self.stack.home))  # and its key store
         proc = start_service("matching", env, self.stack.home / "logs" / "replay")
         try:
             started = time.monotonic()

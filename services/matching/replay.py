@@ -242,6 +242,7 @@ async def replay_log(
 
 def main(argv: list[str] | None = None) -> int:
     """Print the digest of a fresh replay (the worker's own settings: model, k, capacity)."""
+    from services.keys.setup import install_keystore
     from services.matching.bootstrap import replay_settings, state_factory
 
     parser = argparse.ArgumentParser(prog="python -m services.matching.replay")
@@ -252,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = replay_settings()
+    # The worker's key store: without it every sealed card would read as erased.
+    install_keystore(settings.keystore_path, "matching-replay")
     bootstrap = args.bootstrap or settings.kafka_bootstrap_servers
     stop_at = positions_from_json(json.loads(args.positions)) if args.positions else None
     state = state_factory(settings)()

@@ -38,6 +38,7 @@ from services.matching.domain.features import (
 )
 from services.matching.domain.learned import LearnedScorer
 from services.matching.domain.pair_features import FEATURES
+from services.matching.domain.text_features import TEXT_FEATURES
 from services.matching.domain.vectorized import CardIndex, OrderIndex
 from services.matching.linking import default_linker, distance_km, skills_of
 from services.matching.model.linear import LinearModel
@@ -226,10 +227,30 @@ def main() -> None:
     warm = [timed(partial(index.top_k_order, o, scorer, args.k), 1)[0] for o in sample]
     admitted = [len(index.score_order(o, scorer)[0]) for o in sample[:20]]
 
+    # (a'') the same orders, warm, with the newest shipped model without the text features:
+    # what the text features cost, on the same index in the same run.
+    plain = next(
+        (
+            e.model()
+            for e in reversed(Registry(SHIPPED).entries())
+            if e.approved and not set(TEXT_FEATURES) & set(e.model().features)
+        ),
+        None,
+    )
+    warm_plain: list[float] = []
+    if plain is not None and set(TEXT_FEATURES) & set(lm.features):
+        plain_scorer = LearnedScorer(plain, skills_of, distance_km)
+        for o in sample:
+            index.top_k_order(o, plain_scorer, args.k)
+        warm_plain = [
+            timed(partial(index.top_k_order, o, plain_scorer, args.k), 1)[0] for o in sample
+        ]
+
     # (b) lower bound: a precomputed dense float32 feature matrix, product, sigmoid, top-k.
     all_rows = np.arange(index.n, dtype=np.int32)
     _, met = index.admissible(sample[0])
-    dense = index.features(sample[0], all_rows, met, distance_km).astype(np.float32)
+    dense = index.features(sample[0], all_rows, met, distance_km, lm.features)
+    dense = dense.astype(np.float32)
     w = (lm.coef / lm.scale).astype(np.float32)
     b = np.float32(lm.intercept - float((lm.mean / lm.scale) @ lm.coef))
 
@@ -271,6 +292,10 @@ def main() -> None:
         ("admissible cards per order (median of 20)", f"{int(np.median(admitted)):,}"),
         (f"(a) order vs cards, top-{args.k}, warm  p50 / p99", f"{a50:.1f} / {a99:.1f} ms"),
         ("(a') same, first call per order (cold)  p50 / p99", f"{c50:.1f} / {c99:.1f} ms"),
+        (
+            "(a'') same, warm, model without text features  p50 / p99",
+            "{:.1f} / {:.1f} ms".format(*pct(warm_plain)) if warm_plain else "n/a",
+        ),
         ("(b) dense float32 lower bound  p50 / p99", f"{b50:.2f} / {b99:.2f} ms"),
         (
             f"(c) per-pair loop ({len(sub)} cards, x{len(cards) / len(sub):g})  p50",

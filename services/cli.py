@@ -315,8 +315,16 @@ def match_rank(
     top: Annotated[int, typer.Option(min=1, help="Results per line")] = 10,
     models: Annotated[
         Path | None,
-        typer.Option(help="Model registry: score with its newest approved model, not the rules"),
+        typer.Option(help="Model registry: score with its newest approved model"),
     ] = None,
+    scorer_name: Annotated[
+        str,
+        typer.Option(
+            "--scorer",
+            help="model: as the matching service (the registry's newest approved model, else "
+            "the shipped one); rules: the rule score",
+        ),
+    ] = "model",
 ) -> None:
     """Rank with the matching service's score; one JSON line per card (or order) on stdout:
     {"id": ..., "ranked": [{"id": ..., "score": ...}, ...]}."""
@@ -325,17 +333,21 @@ def match_rank(
     from services.matching.domain.ranking import exposure
     from services.matching.domain.scoring import RuleScorer, Scorer
     from services.matching.linking import default_linker, distance_km, skills_of
-    from services.matching.model.registry import Registry
+    from services.matching.model.registry import SHIPPED, Registry
 
     if per not in ("card", "job"):
         raise typer.BadParameter("must be card or job", param_hint="--per")
+    if scorer_name not in ("model", "rules"):
+        raise typer.BadParameter("must be model or rules", param_hint="--scorer")
     scorer: Scorer = RuleScorer(distance_km)
-    if models is not None:
-        entry = Registry(models).newest_approved()
-        if entry is None:
+    if scorer_name == "model":
+        entry = Registry(models).newest_approved() if models is not None else None
+        if models is not None and entry is None:
             raise typer.BadParameter(f"no approved model in {models}", param_hint="--models")
-        scorer = LearnedScorer(entry.model(), skills_of, distance_km)
-        err.print(f"scoring with model {entry.version} ({entry.metadata.get('training_data')})")
+        entry = entry or Registry(SHIPPED).newest_approved()
+        if entry is not None:
+            scorer = LearnedScorer(entry.model(), skills_of, distance_km)
+            err.print(f"scoring with model {entry.version} ({entry.metadata.get('training_data')})")
     linker = default_linker()
     with cards.open(encoding="utf-8") as fc, jobs.open(encoding="utf-8") as fj:
         card_profiles = profiles_of_cards(read_jsonl(fc), linker)

@@ -30,6 +30,7 @@ from services.matching.linking import (
     skill_label,
     skills_of,
     taxonomy,
+    text_encoder,
     use_taxonomy_cache,
 )
 from services.matching.model.activation import ModelWatcher, ScorerCache
@@ -216,6 +217,7 @@ def bootstrap(settings: MatchingSettings | None = None) -> MatchingService:
         await runtime.recovered.wait()
         try:
             await asyncio.to_thread(taxonomy)
+            await asyncio.to_thread(text_encoder)
         except Exception as exc:
             runtime.fatal("taxonomy", exc)
         breakdown["tools_loaded_at_process_age"] = process_age()

@@ -152,6 +152,7 @@ def taxonomy_key() -> str:
     searches it, and the versions of the libraries that do."""
     h = hashlib.sha256()
     code = sorted(Path(esco.__file__).parent.glob("*.py"))
+    code.append(Path(__file__).parent / "domain" / "text_vectors.py")  # the text encoder
     for path in sorted(p for p in DATA_DIR.iterdir() if p.is_file()) + code:
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     for name in ("scikit-learn", "scipy", "numpy"):
@@ -164,28 +165,32 @@ def taxonomy_key() -> str:
 _CHECK = 32
 
 
-def cached_taxonomy(directory: Path) -> tuple[Taxonomy, str]:
-    """The fitted taxonomy from `directory`, or fitted now and written there; and which."""
-    path = directory / f"taxonomy-{taxonomy_key()}.pickle"
+def _read_cached(path: Path) -> object | None:
+    """What a cache file holds, if it is there and whole (None: fit again)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        data = None
+        return None
     except OSError as exc:
-        log.warning("taxonomy cache unreadable", extra={"path": str(path), "error": str(exc)})
-        data = None
-    if data is not None:
-        body, check = data[:-_CHECK], data[-_CHECK:]
-        if len(data) > _CHECK and hashlib.sha256(body).digest() == check:
-            try:
-                loaded = pickle.loads(body)
-            except Exception as exc:
-                log.warning("taxonomy cache not loaded", extra={"path": str(path)}, exc_info=exc)
-            else:
-                if isinstance(loaded, Taxonomy):
-                    return loaded, "cache"
-        else:
-            log.warning("taxonomy cache damaged: fitting again", extra={"path": str(path)})
+        log.warning("cache unreadable", extra={"path": str(path), "error": str(exc)})
+        return None
+    body, check = data[:-_CHECK], data[-_CHECK:]
+    if len(data) <= _CHECK or hashlib.sha256(body).digest() != check:
+        log.warning("cache damaged: fitting again", extra={"path": str(path)})
+        return None
+    try:
+        return pickle.loads(body)
+    except Exception as exc:
+        log.warning("cache not loaded", extra={"path": str(path)}, exc_info=exc)
+        return None
+
+
+def cached_taxonomy(directory: Path) -> tuple[Taxonomy, str]:
+    """The fitted taxonomy from `directory`, or fitted now and written there; and which."""
+    path = directory / f"taxonomy-{taxonomy_key()}.pickle"
+    loaded = _read_cached(path)
+    if isinstance(loaded, Taxonomy):
+        return loaded, "cache"
     fitted = esco.load_taxonomy_from(DATA_DIR)
     try:
         _write_atomically(path, pickle.dumps(fitted, protocol=5))
@@ -203,7 +208,8 @@ def _write_atomically(path: Path, body: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    for old in path.parent.glob("taxonomy-*.pickle"):
+    prefix = path.name[: path.name.rindex("-") + 1]  # "taxonomy-", "text-encoder-"
+    for old in path.parent.glob(f"{prefix}*.pickle"):
         if old != path:
             with contextlib.suppress(OSError):
                 old.unlink()
@@ -213,7 +219,26 @@ def _write_atomically(path: Path, body: bytes) -> None:
 def text_encoder() -> CharNgramEncoder:
     """Character n-gram TF-IDF fitted on ESCO's occupation labels (Danish and English,
     preferred and alternative), its skill labels and the Danish skill glossary: reference
-    data only, so every process and replay gets the same vectors (about 2 s, once)."""
+    data only, so every process and replay gets the same vectors. Fitting takes seconds: a
+    worker with a cache folder (`use_taxonomy_cache`) reads it from there, as the taxonomy."""
+    if _cache_dir is None:
+        return _fit_text_encoder()
+    path = _cache_dir / f"{ENCODER_PREFIX}{taxonomy_key()}.pickle"
+    cached = _read_cached(path)
+    if isinstance(cached, CharNgramEncoder):
+        return cached
+    encoder = _fit_text_encoder()
+    try:
+        _write_atomically(path, pickle.dumps(encoder, protocol=5))
+    except OSError as exc:
+        log.warning("text encoder cache not written", extra={"path": str(path), "error": str(exc)})
+    return encoder
+
+
+ENCODER_PREFIX = "text-encoder-"
+
+
+def _fit_text_encoder() -> CharNgramEncoder:
     started = time.monotonic()
     texts: list[str] = []
     for occupation in esco.read_occupations(DATA_DIR / esco.OCCUPATIONS_FILE).values():

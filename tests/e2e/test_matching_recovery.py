@@ -381,14 +381,14 @@ def test_after_sigkill_the_topic_shows_what_the_restarted_worker_holds(
         want = [c[0] for c in doc["state"]["suggestions"][order_id]]
         assert want, order_id
         url = f"{stack.urls['profiles']}/v1/job-orders/{order_id}/suggestions?limit=200"
-        shown: list[list[Any]] = []
+        showing: list[list[Any]] = []
 
-        def equal(u: str = url, w: list[str] = want, shown: list[list[Any]] = shown) -> bool:
+        def equal(u: str = url, w: list[str] = want, out: list[list[Any]] = showing) -> bool:
             got = aarhus.get(u, timeout=5).json()["suggestions"]
-            shown[:] = [[s["citizen_id"], s.get("status"), s.get("retraction_reason")] for s in got]
+            out[:] = [[s["citizen_id"], s.get("status"), s.get("retraction_reason")] for s in got]
             return [s["citizen_id"] for s in got] == w
 
         try:
             _wait_for(equal, 30, f"profiles view of {order_id} to equal the matching state")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}: held {want}, shown {shown}") from None
+            raise AssertionError(f"{exc}: held {want}, shown {showing}") from None

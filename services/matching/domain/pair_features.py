@@ -199,7 +199,11 @@ FACTORS: dict[str, tuple[str, ...]] = {
         "same_occupation",
         "isco_similarity",
         "shared_skill_overlap",
+        # The text features are the same facts seen in the words (see `text_features`).
+        "title_similarity",
     ),
+    "wish_match": ("wish_match", "wish_similarity"),
+    "requested_skill_coverage": ("requested_skill_coverage", "skill_text_similarity"),
 }
 
 

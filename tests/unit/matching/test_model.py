@@ -229,13 +229,19 @@ def test_factor_texts_quote_the_facts(linker: TaxonomyLinker, amina: Any, lager:
     card = card_profile(CompetenceCard.model_validate(amina), linker)
     order = order_profile(JobOrder.model_validate(lager), linker)
     facts = pair_facts(card, order, skills_of, distance_km)
-    assert describe("wish_match", facts)[1] == "Matches the citizen's job wish"
-    assert describe("relevant_years", facts)[1] == "4 years in similar work"
-    assert describe("danish_margin", facts) == ("Dansk A2 opfylder A2", "Danish A2 meets A2")
+
+    def text(name: str, of: Any) -> tuple[str, str]:
+        described = describe(name, of)  # without a contribution: always a sentence
+        assert described is not None
+        return described
+
+    assert text("wish_match", facts)[1] == "Matches the citizen's job wish"
+    assert text("relevant_years", facts)[1] == "4 years in similar work"
+    assert text("danish_margin", facts) == ("Dansk A2 opfylder A2", "Danish A2 meets A2")
     amina["job_wishes"] = [{"title": "frisør"}]
     amina["experience"] = []
     other = pair_facts(
         card_profile(CompetenceCard.model_validate(amina), linker), order, skills_of, distance_km
     )
-    assert describe("wish_match", other)[1] == "Outside the citizen's job wishes"
-    assert describe("relevant_years", other)[1] == "No experience in similar work"
+    assert text("wish_match", other)[1] == "Outside the citizen's job wishes"
+    assert text("relevant_years", other)[1] == "No experience in similar work"

@@ -197,8 +197,8 @@ def test_column_paths_equal_the_pair_code_on_a_linking_miss(encoder: CharNgramEn
         rows = np.arange(index.n, dtype=np.int32)
         x = index.features(order, rows, met, _distance)
         for r, card in enumerate(cards):
-            ref = pair_facts(card, order, _no_skills, _distance).vector
-            np.testing.assert_allclose(x[r], ref, rtol=0, atol=1e-12)
+            vector = pair_facts(card, order, _no_skills, _distance).vector
+            np.testing.assert_allclose(x[r], vector, rtol=0, atol=1e-12)
     assert index.features(orders[0], rows, met, _distance)[:, -3:].any()
     by_orders = OrderIndex(orders, _no_skills)
     for card in cards:
@@ -224,3 +224,20 @@ def test_a_model_without_the_text_features_still_scores(encoder: CharNgramEncode
     assert isinstance(result, Scored)
     index = CardIndex.build([card], _no_skills)
     assert index.top_k_order(order, scorer, 1) == [("cit-9", result.score)]
+
+
+def test_text_table_cosines_as_rows_arrive(encoder: CharNgramEncoder) -> None:
+    """Built rows, rows added since, and the per-target cache all give the pair cosine."""
+    from services.matching.domain.vectorized.texts import TextTable
+
+    table = TextTable()
+    texts = [f"{label} {i}" if i % 3 else label for i, label in enumerate(LABELS * 90)]
+    targets = [encoder.text_vector(t) for t in ("Rengøringsassistent", "cook", "lagerarbejder")]
+    for start in range(0, len(texts), 300):  # some batches stay unbuilt (scanned), some not
+        for text in texts[start : start + 300]:
+            table.add(encoder.text_vector(text))
+        for target in targets:
+            got = table.cosines(target)
+            want = [cosine(v, target) for v in table.vectors]
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert len(table) == len(set(texts))

@@ -14,7 +14,16 @@ Exactness, and how it is kept cheap:
 * The implied skill weights are `pair_features._card_skill_weights` itself, stored per
   (card, skill) as a code into a table of the distinct float64 weights.
 * Text phrase matching (`phrase_covered`) is evaluated once per (required phrase, distinct card
-  phrase) and cached; cards reach their phrases through an inverted index. No approximation.
+  phrase) and cached, for the candidate phrases that share each term's first four letters
+  (`phrases`); cards reach their phrases through an inverted index. No approximation.
+* Text features (`texts.TextTable`): each distinct card text (title, wish, skill phrase) is
+  one vector; an order's cosines with all of them are one sparse product, cached per text.
+
+Modules: `columns` (vocabularies, CSR postings, ragged lists), `occupations` (occupation
+similarity and skill overlap tables), `phrases` (candidate phrases per requested phrase),
+`texts` (distinct texts), `card_index` (`CardIndex`: an order against all cards),
+`order_index` (`OrderIndex`: a card against all orders), `scorers` (`column_scorer`: the
+column-wise twin of a per-pair scorer, one interface for the rule score and the model).
 
 Storage is append-only with tombstones: an update appends a new row and kills the old one;
 removals kill rows; dead rows are compacted away once they exceed a quarter of all rows.

@@ -32,6 +32,7 @@ from services.matching.domain.vectorized.columns import (
     round4,
 )
 from services.matching.domain.vectorized.occupations import OccupationTable
+from services.matching.domain.vectorized.phrases import PhraseKeys
 from services.matching.domain.vectorized.scorers import ColumnScorer, column_scorer
 from services.matching.domain.vectorized.texts import TextTable
 from services.rules import eligibility_columns
@@ -83,6 +84,7 @@ class CardIndex:
         self.today = today
         self.skills: Vocab[str] = Vocab()
         self.phrases: Vocab[frozenset[str]] = Vocab()
+        self.phrase_keys = PhraseKeys()
         self.certs: Vocab[str] = Vocab()
         self.licences: Vocab[str] = Vocab()
         self.postals: Vocab[str] = Vocab()
@@ -135,7 +137,8 @@ class CardIndex:
     # -- snapshots: pickled without the functions, which `attach` gives back -----------------
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("skills_of", "today")}
+        skip = ("skills_of", "today", "_entries_memo")
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -175,6 +178,7 @@ class CardIndex:
 
     def upsert(self, card: CardProfile, merge: bool = True) -> int:
         """Add the card, or replace its previous version; returns its (new) row."""
+        self.__dict__.pop("_entries_memo", None)
         self.remove(card.citizen_id, compact=False)
         row = self.n
         if row >= len(self.cols["alive"]):
@@ -213,7 +217,7 @@ class CardIndex:
         weights = _card_skill_weights(card, self.skills_of)
         keys = [self.skills.add(u) for u in weights]
         self.skill_post.append(keys, row, [self.weights.add(w) for w in weights.values()])
-        self.phrase_post.append(sorted({self.phrases.add(p) for p in card.skill_terms}), row)
+        self.phrase_post.append(sorted({self._phrase_id(p) for p in card.skill_terms}), row)
         self.cert_post.append([self.certs.add(x) for x in card.certificates], row)
         self.licence_post.append([self.licences.add(x) for x in card.licences], row)
         if merge:
@@ -221,6 +225,7 @@ class CardIndex:
         return row
 
     def remove(self, citizen_id: str, compact: bool = True) -> bool:
+        self.__dict__.pop("_entries_memo", None)
         row = self.row_of.pop(citizen_id, None)
         if row is None:
             return False
@@ -248,6 +253,7 @@ class CardIndex:
 
     def compact(self) -> None:
         """Drop dead rows: renumber the living ones and rewrite every column and index."""
+        self.__dict__.pop("_entries_memo", None)
         n = self.n
         alive = self.cols["alive"][:n].copy()
         remap = np.full(n, -1, dtype=np.int32)
@@ -296,13 +302,21 @@ class CardIndex:
 
     # -- per-order lookups -------------------------------------------------------------------
 
+    def _phrase_id(self, phrase: frozenset[str]) -> int:
+        n = len(self.phrases)
+        i = self.phrases.add(phrase)
+        if i == n:
+            self.phrase_keys.add(i, phrase)
+        return i
+
     def _phrase_rows(self, required: frozenset[str]) -> set[int]:
         """Phrase ids covering `required`, extended lazily as new phrases arrive."""
         checked, ids = self._covered.get(required, (0, set()))
         n = len(self.phrases)
         if checked < n:
             values = self.phrases.values
-            ids = ids | {i for i in range(checked, n) if phrase_covered(required, values[i])}
+            candidates = self.phrase_keys.candidates(required, checked, n)
+            ids = ids | {i for i in candidates if phrase_covered(required, values[i])}
             self._covered[required] = (n, ids)
         return ids
 
@@ -387,7 +401,18 @@ class CardIndex:
     # -- scoring -----------------------------------------------------------------------------
 
     def _entries(self, rows: I32, start: str, count: str) -> tuple[I64, I32]:
-        """Positions in a ragged list of every entry of `rows`, and each entry's owner."""
+        """Positions in a ragged list of every entry of `rows`, and each entry's owner
+        (kept for the last `rows` asked about: one scoring asks for each list twice)."""
+        memo: tuple[I32, dict[str, tuple[I64, I32]]] | None = self.__dict__.get("_entries_memo")
+        if memo is None or memo[0] is not rows:
+            memo = (rows, {})
+            self.__dict__["_entries_memo"] = memo
+        found = memo[1].get(start)
+        if found is None:
+            found = memo[1][start] = self._entries_of(rows, start, count)
+        return found
+
+    def _entries_of(self, rows: I32, start: str, count: str) -> tuple[I64, I32]:
         starts = self.cols[start][rows].astype(np.int64)
         counts = self.cols[count][rows].astype(np.int64)
         total = int(counts.sum())
@@ -404,9 +429,15 @@ class CardIndex:
 
     @staticmethod
     def _group_max(values: F64, owner: I32, n: int, default: float) -> F64:
-        out = np.full(n, -np.inf)
-        np.maximum.at(out, owner, values)
-        out[np.isneginf(out)] = default
+        """Per owner, the largest of its values (`default` for an owner without any).
+        Entries come grouped by owner in order (`_entries`), so one `reduceat` does it."""
+        out = np.full(n, default, dtype=np.float64)
+        if len(values) == 0:
+            return out
+        counts = np.bincount(owner, minlength=n)
+        has = counts > 0
+        starts = (np.cumsum(counts) - counts)[has]
+        out[has] = np.maximum.reduceat(values, starts)
         return out
 
     def _wish(self, sim: F64, rows: I32) -> F64:
@@ -419,14 +450,19 @@ class CardIndex:
         entries, owner = self._entries(rows, start, count)
         return self._group_max(sims[ragged.flat[entries]], owner, len(rows), 0.0)
 
-    def text_features(self, order: OrderProfile, rows: I32) -> F64:
-        """`text_features.text_similarities` for `rows` (an n x 3 matrix)."""
+    def text_features(
+        self, order: OrderProfile, rows: I32, unused: frozenset[str] = frozenset()
+    ) -> F64:
+        """`text_features.text_similarities` for `rows` (an n x 3 matrix); the features of
+        `unused` (a model's zero weights) are left 0."""
         x = np.zeros((len(rows), 3), dtype=np.float64)
-        title = self.texts.cosines(order.title_text)
-        x[:, 0] = self._best_text(title, self.exp_text, rows, "exp_start", "exp_count")
-        x[:, 1] = self._best_text(title, self.wish_text, rows, "wish_start", "wish_count")
-        body = self.texts.cosines(order.body_text)
-        x[:, 2] = self._best_text(body, self.skill_text, rows, "stext_start", "stext_count")
+        if not {"title_similarity", "wish_similarity"} <= unused:
+            title = self.texts.cosines(order.title_text)
+            x[:, 0] = self._best_text(title, self.exp_text, rows, "exp_start", "exp_count")
+            x[:, 1] = self._best_text(title, self.wish_text, rows, "wish_start", "wish_count")
+        if "skill_text_similarity" not in unused:
+            body = self.texts.cosines(order.body_text)
+            x[:, 2] = self._best_text(body, self.skill_text, rows, "stext_start", "stext_count")
         return x
 
     def features(
@@ -436,9 +472,12 @@ class CardIndex:
         met: list[Bool],
         distance: DistanceFn,
         names: Sequence[str] = FEATURES,
+        unused: frozenset[str] = frozenset(),
     ) -> F64:
         """The learned model's features for `rows`, column by column: every one of
-        `FEATURES` (the pair code's `vector`), or those of `names` in that order."""
+        `FEATURES` (the pair code's `vector`), or those of `names` in that order. Text
+        features in `unused` (weight 0 in the model: they cannot change its score) are not
+        computed and stay 0."""
         c = self.cols
         m = len(rows)
         x = np.zeros((m, len(FEATURES)), dtype=np.float64)
@@ -482,7 +521,7 @@ class CardIndex:
         x[:, 12] = 1.0 if order.order.mentor_available else 0.0
         x[:, 13] = 1.0 if order.order.programme in TARGETED_PROGRAMMES else 0.0
         if not TEXT_COLUMNS.isdisjoint(column_numbers(names)):
-            x[:, TEXT_START : TEXT_START + 3] = self.text_features(order, rows)
+            x[:, TEXT_START : TEXT_START + 3] = self.text_features(order, rows, unused)
         return x if tuple(names) == FEATURES else x[:, column_numbers(names)]
 
     def _late(self, order: OrderProfile, rows: I32) -> I64:

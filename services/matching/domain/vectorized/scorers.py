@@ -73,7 +73,8 @@ class LearnedColumns:
         if len(rows) == 0:
             return np.zeros(0)
         model = self.scorer.model
-        x = index.features(order, rows, met, self.scorer.distance, model.features)
+        unused = frozenset(n for n, c in zip(model.features, model.coef, strict=True) if c == 0)
+        x = index.features(order, rows, met, self.scorer.distance, model.features, unused)
         return model.predict_proba(x)
 
     def final(self, raw: F64) -> F64:

@@ -18,7 +18,8 @@ from scipy.sparse import csc_matrix, csr_matrix
 from services.matching.domain.text_vectors import TextVector
 from services.matching.domain.vectorized.columns import F64, Vocab
 
-_CACHED_TARGETS = 256
+# Cached cosines: at most this many floats in all (128 MB), and 16 targets at least.
+_CACHED_FLOATS = 1 << 24
 _MIN_REBUILD = 1024
 
 
@@ -64,13 +65,18 @@ class TextTable:
         self._built = len(vectors)
 
     def _scan(self, target: TextVector, lo: int, hi: int) -> F64:
-        """Cosines of rows lo..hi with `target`, one row at a time (the unbuilt rows)."""
-        out = np.zeros(hi - lo, dtype=np.float64)
-        for i in range(lo, hi):
-            v = self.vectors[i]
-            _, ia, ib = np.intersect1d(v.ids, target.ids, assume_unique=True, return_indices=True)
-            out[i - lo] = float(np.dot(v.weights[ia], target.weights[ib]))
-        return out
+        """Cosines of rows lo..hi with `target` (the rows added since the matrix was built):
+        their entries looked up among the target's sorted ids, products summed per row."""
+        if hi <= lo:
+            return np.zeros(0, dtype=np.float64)
+        rows = self.vectors[lo:hi]
+        ids = np.concatenate([v.ids for v in rows])
+        weights = np.concatenate([v.weights for v in rows])
+        owner = np.repeat(np.arange(hi - lo), [len(v.ids) for v in rows])
+        at = np.minimum(np.searchsorted(target.ids, ids), len(target.ids) - 1)
+        hit = target.ids[at] == ids
+        products = weights[hit] * target.weights[at[hit]]
+        return np.bincount(owner[hit], weights=products, minlength=hi - lo).astype(np.float64)
 
     def _base(self, target: TextVector) -> F64:
         """Cosines of the built rows with `target`."""
@@ -94,8 +100,8 @@ class TextTable:
             parts.append(self._scan(target, max(done, self._built), n))
             sims = np.concatenate(parts)
         self._cache[target.text] = (n, sims)
-        if len(self._cache) > _CACHED_TARGETS:
-            del self._cache[next(iter(self._cache))]
+        while len(self._cache) > max(16, _CACHED_FLOATS // max(n, 1)):
+            del self._cache[next(iter(self._cache))]  # the least recently used
         return sims
 
     @property

@@ -32,6 +32,10 @@ def rebuild_command(
         int | None,
         typer.Option(min=1, help="Worker processes replaying the log [default: one a core, <= 8]"),
     ] = None,
+    without_keys: Annotated[
+        bool,
+        typer.Option(help="Rebuild with no key store: sealed personal data reads as erased"),
+    ] = False,
     keystore: Annotated[
         str | None,
         typer.Option(
@@ -52,6 +56,15 @@ def rebuild_command(
 
     if keystore is None and Path(default_keystore()).is_file():
         keystore = default_keystore()
+    if not without_keys and not (keystore and Path(keystore).is_file()):
+        # Without the keys every sealed card, note and reason would be rebuilt as erased.
+        err.print(
+            "[red]Ingen nøglebutik fundet (--keystore / KEYSTORE_PATH / $JOBMATCH_HOME/keys): "
+            "uden den ville alle forseglede personoplysninger blive genopbygget som slettede. "
+            "No key store found: sealed personal data would be rebuilt as erased "
+            "(--without-keys to rebuild anyway).[/red]"
+        )
+        raise typer.Exit(2)
 
     async def run() -> None:
         redis = Redis.from_url(redis_url)

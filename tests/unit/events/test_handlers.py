@@ -87,10 +87,15 @@ def replayed(log: MemoryLog) -> MemoryAggregates:
 
 
 async def hired(
-    ctx: CommandContext, log: MemoryLog, store: MemoryAggregates, positions: int = 1
+    ctx: CommandContext,
+    log: MemoryLog,
+    store: MemoryAggregates,
+    positions: int = 1,
+    person: CompetenceCard | None = None,
+    job: JobOrder | None = None,
 ) -> tuple[CompetenceCard, JobOrder, str]:
     """A card, an order, a suggestion accepted, consented, presented and hired."""
-    person, job = card(), order(positions)
+    person, job = person or card(), job or order(positions)
     await ctx.register_card(c.SubmitCompetenceCard(person, []), META)
     await ctx.post_order(c.PostJobOrder(job, []), META)
     sid = suggest(log, store, person, job)

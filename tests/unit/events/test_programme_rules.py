@@ -29,6 +29,7 @@ from tests.unit.events.test_handlers import (
     META,
     card,
     context,
+    hired,
     order,
     suggest,
 )
@@ -166,20 +167,11 @@ def test_every_refusal_speaks_danish_and_english() -> None:
 # -- the handler ----------------------------------------------------------------------------
 
 
-async def _hired(ctx: Any, log: MemoryLog, store: MemoryAggregates, person: CompetenceCard,
-                 programme: str) -> str:  # fmt: skip
+async def _hired(
+    ctx: Any, log: MemoryLog, store: MemoryAggregates, person: CompetenceCard, programme: str
+) -> str:
     job = order().model_copy(update={"programme": programme})
-    await ctx.register_card(c.SubmitCompetenceCard(person, []), META)
-    await ctx.post_order(c.PostJobOrder(job, []), META)
-    sid = suggest(log, store, person, job)
-    await ctx.on_suggestion(sid, CONSULTANT, lambda s, r: c.decide_accept(sid, s, r), META)
-    consent = c.GiveConsent(person.citizen_id, "samtykke-1", "all")
-    await ctx.on_citizen(
-        person.citizen_id, CONSULTANT, lambda s: c.decide_give_consent(consent, s), META
-    )
-    await ctx.present(sid, CONSULTANT, META)
-    await ctx.record_employer_decision(sid, "hired", None, CONSULTANT, META)
-    return sid
+    return (await hired(ctx, log, store, person=person, job=job))[2]
 
 
 async def test_an_igu_on_a_loentilskud_order_is_refused_with_409_in_danish() -> None:

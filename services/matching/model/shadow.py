@@ -35,12 +35,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from schemas.envelope import Event
 from services.matching.domain.ranking import exposure
 from services.matching.domain.state import MatchingState, Suggest
 from services.matching.model.dataset import Example, from_events
 from services.matching.model.fairness import consented, eligible_and_selected, group_rates
+from services.matching.model.training import per_order_ranking
 
 Scores = Callable[[Sequence[Example]], np.ndarray]
 ATTRIBUTES: tuple[Literal["gender", "origin_group"], ...] = ("gender", "origin_group")
@@ -90,43 +92,14 @@ def outcome_metrics(
     labels = [int(e.label or 0) for e in examples]
     auc: float | None = None
     if len(set(labels)) == 2:
-        auc = _auc(np.asarray(labels), np.asarray(scores, dtype=np.float64))
-    groups: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    for e, s, label in zip(examples, scores, labels, strict=True):
-        groups[e.job_order_id].append((float(s), label))
-    ndcgs, precisions = [], []
-    for pairs in groups.values():
-        ranked = [lab for _, lab in sorted(pairs, key=lambda t: -t[0])]
-        if not any(ranked):
-            continue
-        dcg = sum(lab / math.log2(i + 2) for i, lab in enumerate(ranked[:k]))
-        ideal = sorted(ranked, reverse=True)
-        idcg = sum(lab / math.log2(i + 2) for i, lab in enumerate(ideal[:k]))
-        ndcgs.append(dcg / idcg)
-        precisions.append(sum(ranked[:k]) / min(k, len(ranked)))
+        auc = round(float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64))), 4)
+    ndcgs, precisions = per_order_ranking(examples, scores, k)
     return {
         "auc": auc,
         f"ndcg@{k}": _finite(float(np.mean(ndcgs))) if ndcgs else None,
         f"precision@{k}": _finite(float(np.mean(precisions))) if precisions else None,
         "orders": float(len(ndcgs)),
     }
-
-
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    """Mann-Whitney AUC with ties counted half."""
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s), dtype=np.float64)
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    return round(float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)), 4)
 
 
 def overlap(active: Run, candidate: Run) -> dict[str, float]:

@@ -242,10 +242,10 @@ def tfidf_scores(train: Sequence[Example], test: Sequence[Example]) -> np.ndarra
     return np.asarray(a.multiply(b).sum(axis=1)).ravel()
 
 
-def ranking_metrics(
+def per_order_ranking(
     examples: Sequence[Example], scores: np.ndarray, k: int = 10
-) -> tuple[float, float]:
-    """NDCG@k and precision@k per job order, averaged over orders with a good pair."""
+) -> tuple[list[float], list[float]]:
+    """NDCG@k and precision@k of each job order with a good pair."""
     groups: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for e, s in zip(examples, scores, strict=True):
         groups[e.job_order_id].append((float(s), int(e.label or 0)))
@@ -259,6 +259,14 @@ def ranking_metrics(
         idcg = sum(lab / math.log2(i + 2) for i, lab in enumerate(ideal[:k]))
         ndcgs.append(dcg / idcg)
         precisions.append(sum(labels[:k]) / min(k, len(labels)))
+    return ndcgs, precisions
+
+
+def ranking_metrics(
+    examples: Sequence[Example], scores: np.ndarray, k: int = 10
+) -> tuple[float, float]:
+    """NDCG@k and precision@k per job order, averaged over orders with a good pair."""
+    ndcgs, precisions = per_order_ranking(examples, scores, k)
     if not ndcgs:
         return float("nan"), float("nan")
     return float(np.mean(ndcgs)), float(np.mean(precisions))

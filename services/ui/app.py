@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_autoescape
@@ -199,6 +200,12 @@ def install_error_pages(app: FastAPI) -> None:
             return page(request, 503, "503")
         log.error("api error on a page", extra={"error": str(exc)})
         return page(request, 500, "500")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        # An address typed or edited by hand (an over-long filter, a nonsense parameter):
+        # a page in the person's language, not the framework's JSON.
+        return page(request, 400, "400")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: Exception) -> Response:

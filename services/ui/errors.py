@@ -136,7 +136,30 @@ def _rules() -> list[Rule]:
         said(r"follow-up cannot predate", "invalid.follow_up_before_start"),
         said(r"placements have started; positions cannot be fewer", "invalid.positions_fewer"),
         said(r"consent for one employer names its CVR", "invalid.consent_cvr"),
+        # The APIs' field checks (pydantic's sentences and our validators'): the limit or the
+        # value the person has to change, next to the field.
+        said(r"^Field required$", "invalid.required"),
+        _limit(r"String should have at most (?P<n>\d+) characters?", "invalid.max_chars"),
+        _limit(r"String should have at least (?P<n>\d+) characters?", "invalid.min_chars"),
+        _limit(r"List should have at most (?P<n>\d+) items?", "invalid.max_items"),
+        _limit(r"should be greater than or equal to (?P<n>-?[\d.]+)", "invalid.at_least"),
+        _limit(r"should be greater than (?P<n>-?[\d.]+)", "invalid.above"),
+        _limit(r"should be less than or equal to (?P<n>-?[\d.]+)", "invalid.at_most"),
+        said(r"should be a valid (integer|number)", "invalid.number"),
+        said(r"should be a valid date|date must lie between", "invalid.date"),
+        r(
+            r"unknown driving licence category '(?P<v>[^']*)'",
+            lambda m, lang: translate(lang, "invalid.licence", value=m["v"]),
+        ),
+        said(r"not one of the 98 Danish municipality codes", "invalid.municipality"),
+        said(r"fails the CVR modulus-11 check", "invalid.cvr"),
+        said(r"not a CPR number", "invalid.cpr"),
     ]
+
+
+def _limit(pattern: str, key: str) -> Rule:
+    """A field check that names a number (a length, a count, a bound)."""
+    return re.compile(pattern), lambda m, lang: translate(lang, key, n=m["n"])
 
 
 RULES = _rules()

@@ -525,3 +525,17 @@ def test_a_form_without_its_csrf_token_is_refused(stack: Stack) -> None:
     assert headers["x-frame-options"] == "DENY"
     assert headers["cache-control"] == "no-store"
     assert "Denne tjeneste bruger ESCO-klassifikationen" in page.text
+
+
+def test_an_address_typed_by_hand_gets_a_danish_page(browser: Visit) -> None:
+    b = browser
+    b.sign_in("konsulent-aarhus", "/worklist")
+    b.go("/worklist?postal=<script>alert(1)</script>", "bad-request")
+    assert "Adressen kan ikke bruges" in b.text()
+    assert "string_too_long" not in b.driver.page_source  # not the framework's JSON
+    b.go("/worklist?min_score=abc", "worklist-bad-score")
+    assert b.field("#f-min_score").get_attribute("aria-invalid") == "true"
+    assert "Tallet skal være mellem 0 og 100" in b.text()
+    b.sign_out()
+    assert not b.violations, b.violations
+    assert [e for e in b.errors if "status of 400" not in e] == []

@@ -138,6 +138,49 @@ def test_field_errors_go_next_to_their_field() -> None:
     assert explained.message == DA["common.fix_errors"]
 
 
+def test_the_apis_field_checks_read_as_danish_next_to_their_field() -> None:
+    """The reasons the events API sends for a nonsense job order (its own pydantic errors,
+    as `services.common.errors` passes them on) each get a sentence that says what to
+    change, in Danish and in English, never the general "not valid"."""
+    from schemas.jobs import JobOrder
+
+    nonsense = {
+        "job_order_id": "jo-1",
+        "employer": {"cvr": "12345678", "name": "x"},
+        "title": "",
+        "programme": "ordinary",
+        "positions": 0,
+        "hours_per_week": 37,
+        "worksite": {"postal_code": "8000"},
+        "municipality_code": "9999",
+        "description": "x" * 9000,
+        "requirements": {
+            "driving_licences": ["ZZ"],
+            "skills": [{"label": f"s{i}", "must": True} for i in range(300)],
+        },
+    }
+    with pytest.raises(ValidationError) as raised:
+        JobOrder.model_validate(nonsense)
+    detail = [
+        {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]}
+        for e in raised.value.errors()
+    ]
+    assert len(detail) >= 6, detail
+    error = ApiError(422, detail, "events")
+    for lang, catalogue in (("da", DA), ("en", EN)):
+        aliases = {str(d["field"]): str(d["field"]) for d in detail}
+        explained = explain(error, lang, aliases)
+        assert set(explained.fields) == set(aliases)
+        for name, text in explained.fields.items():
+            assert text != catalogue["api.field_invalid"], (name, text)
+    da = explain(error, "da", {str(d["field"]): str(d["field"]) for d in detail}).fields
+    assert da["description"] == "Højst 8000 tegn."
+    assert da["requirements.skills"] == "Højst 100 punkter."
+    assert da["requirements.driving_licences.0"].startswith("Ukendt kørekortkategori: ZZ.")
+    assert da["employer.cvr"].startswith("CVR-nummeret er ikke gyldigt")
+    assert da["municipality_code"].startswith("Ukendt kommunekode")
+
+
 def test_charts_escape_labels_and_scale_to_a_round_maximum() -> None:
     svg = charts.bar_chart("c", "<b>titel</b>", ["a<", "b"], [charts.Series("s&", [3, 7])])
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "s&amp;" in svg

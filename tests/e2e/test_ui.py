@@ -485,6 +485,10 @@ def test_an_administrator_approves_a_model_in_the_browser(browser: Visit, stack:
     version = _candidate_model(stack)
     b.sign_in("administrator", "/admin/models")
     b.wait_text("Modelversioner")
+    for shipped in b.driver.find_elements(By.CSS_SELECTOR, "#versions tbody tr"):
+        if "leveret med systemet" in shipped.find_element(By.TAG_NAME, "th").text:
+            assert "Godkendt (leveret med systemet)" in shipped.text, shipped.text
+            assert "Ukendt" not in shipped.text, shipped.text
     row = b.field(f"#versions tr[data-version='{version}']")
     assert "Ikke godkendt" in row.text and "0,712" in row.text
     b.check("admin-models-versions")

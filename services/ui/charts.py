@@ -22,28 +22,40 @@ class Series:
     values: Sequence[float | None]
 
 
-def nice_max(value: float) -> float:
-    """A round upper bound for an axis: 1, 2, 5 times a power of ten (at least 1)."""
+def nice_step(value: float) -> int:
+    """The smallest of 1, 2, 5 times a power of ten that is at least `value` (at least 1)."""
     if value <= 1:
-        return 1.0
+        return 1
     power = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 5, 10):
         if value <= step * power:
-            return float(step * power)
-    return float(10 * power)
+            return int(step * power)
+    return int(10 * power)
 
 
-def _fmt(value: float) -> str:
-    return f"{value:g}"
+def ticks(top: float) -> list[int]:
+    """Whole-number ticks from 0 to a round bound over `top`, at most about five: the
+    charts count things (orders, placements, days), and "0,25 forløb" means nothing."""
+    step = nice_step(top / 4)
+    return [step * i for i in range(max(1, math.ceil(top / step)) + 1)]
+
+
+def _fmt(value: int, lang: str) -> str:
+    return f"{value:,}".replace(",", "." if lang == "da" else ",")
 
 
 def bar_chart(
-    chart_id: str, title: str, categories: Sequence[str], series: Sequence[Series]
+    chart_id: str,
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[Series],
+    lang: str = "da",
 ) -> Markup:
     """Grouped bars: one group per category, one bar per series (class `series-N`), a
-    y axis with ticks at quarters of a round maximum, and a legend."""
+    y axis with whole-number ticks up to a round maximum, and a legend."""
     top = max([v for s in series for v in s.values if v is not None] + [0.0])
-    ymax = nice_max(top)
+    marks = ticks(top)
+    ymax = marks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     n = max(1, len(categories))
     group_w = plot_w / n
@@ -54,13 +66,12 @@ def bar_chart(
         f'role="img" aria-labelledby="{escape(chart_id)}-title" focusable="false">',
         f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
     ]
-    for i in range(5):
-        value = ymax * i / 4
-        y = TOP + plot_h - plot_h * i / 4
+    for value in marks:
+        y = TOP + plot_h - plot_h * value / ymax
         parts.append(
             f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(_fmt(round(value, 2)))}</text>"
+            f"{escape(_fmt(value, lang))}</text>"
         )
     for c, label in enumerate(categories):
         x0 = LEFT + c * group_w + group_w * 0.1

@@ -88,7 +88,7 @@ def orders_chart(months: Sequence[dict[str, Any]], lang: str) -> KpiChart:
         "kpi-orders",
         title,
         bar_chart(
-            "kpi-orders-svg", t("kpis.chart_label", title=title), _axis(months, lang), series
+            "kpi-orders-svg", t("kpis.chart_label", title=title), _axis(months, lang), series, lang
         ),
         Table(t("kpis.orders_caption"), [t("common.month"), *[t(k) for _, k in keys]], rows),
         not any(m["job_orders"].get("created") for m in months),
@@ -125,7 +125,11 @@ def placements_chart(months: Sequence[dict[str, Any]], lang: str) -> KpiChart:
         "kpi-placements",
         title,
         bar_chart(
-            "kpi-placements-svg", t("kpis.chart_label", title=title), _axis(months, lang), series
+            "kpi-placements-svg",
+            t("kpis.chart_label", title=title),
+            _axis(months, lang),
+            series,
+            lang,
         ),
         Table(t("kpis.placements_caption"), columns, rows),
         not any(m["placements"].get("started") for m in months),
@@ -147,7 +151,7 @@ def outcomes_chart(months: Sequence[dict[str, Any]], lang: str) -> KpiChart:
     return KpiChart(
         "kpi-outcomes",
         title,
-        bar_chart("kpi-outcomes-svg", t("kpis.chart_label", title=title), labels, series),
+        bar_chart("kpi-outcomes-svg", t("kpis.chart_label", title=title), labels, series, lang),
         Table(t("kpis.outcomes_caption"), [t("placement.outcome"), t("common.count")], rows),
         not totals,
     )
@@ -183,7 +187,9 @@ def days_chart(months: Sequence[dict[str, Any]], lang: str) -> KpiChart:
     return KpiChart(
         "kpi-days",
         title,
-        bar_chart("kpi-days-svg", t("kpis.chart_label", title=title), _axis(months, lang), series),
+        bar_chart(
+            "kpi-days-svg", t("kpis.chart_label", title=title), _axis(months, lang), series, lang
+        ),
         Table(t("kpis.days_caption"), columns, rows),
         not any(m.get("time_to_placement_days", {}).get("placements") for m in months),
     )

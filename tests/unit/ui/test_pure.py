@@ -185,7 +185,16 @@ def test_charts_escape_labels_and_scale_to_a_round_maximum() -> None:
     svg = charts.bar_chart("c", "<b>titel</b>", ["a<", "b"], [charts.Series("s&", [3, 7])])
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "s&amp;" in svg
     assert 'role="img"' in svg and "style=" not in svg
-    assert charts.nice_max(7) == 10 and charts.nice_max(0) == 1 and charts.nice_max(120) == 200
+    assert charts.ticks(7) == [0, 2, 4, 6, 8]
+    assert charts.ticks(1) == [0, 1] and charts.ticks(0) == [0, 1]
+    assert charts.ticks(10) == [0, 5, 10] and charts.ticks(120) == [0, 50, 100, 150]
+    assert charts.ticks(4000)[-1] == 4000
+    tick_texts = re.findall(r'class="tick"[^>]*>([^<]*)<', svg)
+    assert tick_texts == ["0", "2", "4", "6", "8"]  # counts: whole numbers only
+    big = charts.bar_chart("c", "t", ["a"], [charts.Series("s", [4000])], "da")
+    assert "4.000" in big and "4,000" in charts.bar_chart(
+        "c", "t", ["a"], [charts.Series("s", [4000])], "en"
+    )
     heights = [float(h) for h in re.findall(r'class="bar series-0"[^>]*height="([0-9.]+)"', svg)]
     assert heights[1] > heights[0]
 

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     queries.MUNICIPALITIES.clear()
     queries.MUNICIPALITIES[AARHUS] = (1.0, ("8000", "8200", "8210", "8220"))
     opts = queries.parse_args(["--orders", str(a.orders), "--cards", str(a.cards)])
-    # Off for this run: a worklist page makes 9 API calls, and the bench sends far more
+    # Off for this run: a worklist page makes 3 API calls, and the bench sends far more
     # pages a minute than a person would (the per-person limit is not what is measured).
     os.environ["AUTH_RATE_PER_MINUTE"] = "0"
     home = Path(tempfile.mkdtemp(prefix="jobmatch-ui-bench-"))

@@ -374,6 +374,22 @@ async def get_worklist(
     return conditional_raw(request, {**head, "limit": limit}, "items", items)
 
 
+@router.get(
+    "/worklists/{municipality_code}/counts",
+    summary="How many suggestions await review in the municipality, in all and per programme",
+    responses={**RESPONSES, **examples.ok(examples.WORKLIST_COUNTS)},
+)
+async def get_worklist_counts(
+    municipality_code: Municipality, request: Request, v: ViewsDep, who: WorklistReader
+) -> Response:
+    """The unfiltered worklist's `total` and its size per programme (`by_programme`, every
+    programme, 0 included; a suggestion without a programme counts in the total only): the
+    numbers a worklist page shows beside the list, in one call. Names no citizen."""
+    _municipality_readable(request, who, municipality_code)
+    counts = await queries.worklist_counts(v, municipality_code)
+    return conditional(request, {"municipality_code": municipality_code, **counts})
+
+
 def _citizens_in(stored: list[bytes]) -> list[str]:
     """The citizens named by stored JSON documents (a page of a list), for the audit trail."""
     return [str(orjson.loads(doc)["citizen_id"]) for doc in stored]
@@ -420,11 +436,35 @@ async def get_follow_ups(
 @router.get(
     "/employers/{cvr}",
     summary="An employer and its own job orders (status, positions, presented candidates)",
-    responses=RESPONSES,
+    responses={**RESPONSES, **examples.ok(examples.EMPLOYER)},
 )
-async def get_employer(cvr: Cvr, request: Request, v: ViewsDep, who: EmployerReader) -> Response:
+async def get_employer(
+    cvr: Cvr,
+    request: Request,
+    v: ViewsDep,
+    who: EmployerReader,
+    job_order_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="Only this job order (none if it is not the employer's)",
+        ),
+    ] = None,
+    include_order: Annotated[
+        bool,
+        Query(
+            description="Each job order with the order as posted (`order`); false: the "
+            "summary only, a fraction of the answer for an employer with many orders",
+        ),
+    ] = True,
+) -> Response:
+    """Every job order of the employer, newest first (by `updated_at`): `title`,
+    `programme`, `status`, `positions` (total, filled by started placements, open),
+    `presented_candidates`, `updated_at`, `version` (the If-Match of an update) and `order`
+    (the order as posted, unless `include_order=false`)."""
     _own_cvr(request, who, cvr)
-    doc = await queries.employer(v, cvr)
+    doc = await queries.employer(v, cvr, job_order_id=job_order_id, with_order=include_order)
     if doc is None:
         raise _not_found("employer", cvr)
     return conditional(request, doc)

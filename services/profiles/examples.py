@@ -47,6 +47,56 @@ FOLLOW_UPS = {
         }
     ],
 }
+WORKLIST_COUNTS = {
+    "municipality_code": "0751",
+    "total": 10000,
+    "by_programme": {
+        "IGU": 2210,
+        "IO-stilling": 480,
+        "virksomhedspraktik": 1650,
+        "løntilskud": 1320,
+        "jobpakke": 740,
+        "ordinary": 3600,
+    },
+}
+EMPLOYER = {
+    "cvr": "12345607",
+    "name": "Østjysk Logistik ApS",
+    "job_orders": [
+        {
+            "job_order_id": "jo-4410-aarhus-lager",
+            "title": "Lagermedarbejder",
+            "programme": "IGU",
+            "status": "open",
+            "positions": {"total": 2, "filled": 1, "open": 1},
+            "presented_candidates": 3,
+            "updated_at": "2026-11-24T08:30:00+00:00",
+            "version": 2,
+            # Left out with include_order=false.
+            "order": {
+                "job_order_id": "jo-4410-aarhus-lager",
+                "employer": {"cvr": "12345607", "name": "Østjysk Logistik ApS"},
+                "municipality_code": "0751",
+                "title": "Lagermedarbejder",
+                "esco_occupation_uri": "http://data.europa.eu/esco/occupation/…",
+                "description": "Plukning og pakning af ordrer, truckkørsel og varemodtagelse.",
+                "programme": "IGU",
+                "positions": 2,
+                "worksite": {"postal_code": "8200"},
+                "hours_per_week": 37.0,
+                "start_date": "2027-01-04",
+                "requirements": {
+                    "danish_min_cefr": "A2",
+                    "driving_licences": [],
+                    "certificates": ["truckcertifikat"],
+                    "skills": [{"label": "truckkørsel", "esco_skill_uri": None, "must": True}],
+                },
+                "mentor_available": True,
+                "application_deadline": "2026-12-20",
+            },
+        }
+    ],
+}
 CANDIDATES = {
     "cvr": "12345607",
     "total": 1,

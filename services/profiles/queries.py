@@ -9,12 +9,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from schemas.citizens import DEFAULT_SHARED_FIELDS
 from services.profiles.followups import open_follow_ups
 from services.profiles.kpis import collect, monthly, months_between
 from services.profiles.projections import keys
+from services.profiles.projections.views import PROGRAMMES
 
 # KEYS: the ranked worklist (sorted set), its filter fields (hash: "score\tpostal\turi"),
 # its documents (hash). ARGV: minimum score, postal prefix ("" for any), occupation URI,
@@ -74,6 +76,41 @@ if #page > 0 then
   for k = 1, #docs do out[#out + 1] = docs[k] end
 end
 return out
+"""
+
+
+# KEYS: the employer's order summaries (hash), then per order: its document, reviews and
+# placements (hashes). ARGV: "1" to return each order as posted too, then the order ids.
+# Returns one JSON text, a row per order: [summary, employer_cvr, status, updated_at,
+# version, the order as posted (null unless asked for), presented candidates, filled
+# positions], the stored values spliced in as they are (each is JSON already): one reply to
+# parse, where 8 replies an order cost ~20 ms of parsing at 250 orders. The counts are those
+# `job_order` works out, from field names only: citizens with a `presented` review (fields
+# "{citizen}:presented"), placements started (fields "{placement}:started").
+EMPLOYER_ORDERS = """
+local with_order = ARGV[1] == '1'
+local fields = {'employer_cvr', 'status', 'updated_at', 'version'}
+if with_order then fields[5] = 'order' end
+local rows = {}
+for i = 2, #ARGV do
+  local k = 2 + (i - 2) * 3
+  local row = {redis.call('HGET', KEYS[1], ARGV[i]) or 'null'}
+  local doc = redis.call('HMGET', KEYS[k], unpack(fields))
+  for j = 1, 5 do row[j + 1] = doc[j] or 'null' end
+  local presented = 0
+  for _, f in ipairs(redis.call('HKEYS', KEYS[k + 1])) do
+    if string.sub(f, -10) == ':presented' then presented = presented + 1 end
+  end
+  local filled = 0
+  for _, f in ipairs(redis.call('HKEYS', KEYS[k + 2])) do
+    local c = string.find(f, ':', 1, true)
+    if c and string.sub(f, c + 1) == 'started' then filled = filled + 1 end
+  end
+  row[7] = tostring(presented)
+  row[8] = tostring(filled)
+  rows[#rows + 1] = '[' .. table.concat(row, ',') .. ']'
+end
+return '[' .. table.concat(rows, ',') .. ']'
 """
 
 
@@ -144,6 +181,26 @@ class Views:
             ],
         )
         return int(reply[0]), [doc for doc in reply[1:] if doc is not None]
+
+    async def employer_orders(
+        self, cvr: str, job_order_ids: Sequence[str], with_order: bool
+    ) -> list[list[Any]]:
+        """Per order: [summary, employer_cvr, status, updated_at, version, order, presented
+        candidates, filled positions], decoded (see EMPLOYER_ORDERS), in one script."""
+        if not job_order_ids:
+            return []
+        per_order = [
+            self.prefix + key
+            for oid in job_order_ids
+            for key in (keys.job_order(oid), keys.order_reviews(oid), keys.order_placements(oid))
+        ]
+        script = self.redis.register_script(EMPLOYER_ORDERS)
+        reply = await script(
+            keys=[self.prefix + keys.employer_order_summaries(cvr), *per_order],
+            args=["1" if with_order else "0", *job_order_ids],
+        )
+        rows: list[list[Any]] = orjson.loads(reply)
+        return rows
 
     async def zrange_withscores(self, key: str) -> list[tuple[str, float]]:
         raw: list[Any] = await self.redis.zrange(self.prefix + key, 0, -1, withscores=True)
@@ -404,6 +461,21 @@ async def worklist(
     )
 
 
+async def worklist_counts(v: Views, municipality_code: str) -> dict[str, Any]:
+    """How many suggestions await review in the municipality, in all and per programme
+    (with no programme, an entry counts in the total only): the sizes of the worklist's
+    sorted sets, read in one MULTI, so that the numbers are of one moment."""
+    async with v.redis.pipeline(transaction=True) as pipe:
+        pipe.zcard(v.prefix + keys.worklist(municipality_code))
+        for programme in PROGRAMMES:
+            pipe.zcard(v.prefix + keys.worklist_programme(municipality_code, programme))
+        total, *sizes = await pipe.execute()
+    return {
+        "total": int(total),
+        "by_programme": {p: int(n) for p, n in zip(PROGRAMMES, sizes, strict=True)},
+    }
+
+
 async def follow_ups_due(
     v: Views, municipality_code: str, until: dt.date, today: dt.date
 ) -> list[dict[str, Any]]:
@@ -435,41 +507,131 @@ async def follow_ups_due(
 
 
 _ORDERS_AT_ONCE = 16
+# Orders per script call: an employer with thousands of orders does not hold Redis for long.
+_SUMMARIES_AT_ONCE = 500
 
 
-async def employer(v: Views, cvr: str) -> dict[str, Any] | None:
-    """The employer and its own job orders, newest first."""
-    registered = _decode(await v.hgetall(keys.employer(cvr)))
-    ids = list(await v.hkeys(keys.employer_orders(cvr)))
+async def employer(
+    v: Views, cvr: str, *, job_order_id: str | None = None, with_order: bool = True
+) -> dict[str, Any] | None:
+    """The employer and its own job orders, newest first: `job_order_id` only that one,
+    `with_order` each with the order as posted (`order`).
+
+    Each order comes from the employer's order summaries and, for what a close or a
+    placement changes, from the order's own keys, in one script per 500 orders (250 orders:
+    ~10-15 ms, where decoding every order's views took ~170-210 ms). An order missing from
+    the summaries (views projected before they existed) is assembled from its views as
+    before."""
+    async with v.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(v.prefix + keys.employer(cvr))
+        pipe.hkeys(v.prefix + keys.employer_orders(cvr))
+        raw, listed = await pipe.execute()
+    registered = _decode(raw)
+    ids = [text(oid) for oid in listed]
+    if job_order_id is not None:
+        ids = [oid for oid in ids if oid == job_order_id]
+    orders: list[dict[str, Any]] = []
+    unsummarised: list[str] = []
+    for at in range(0, len(ids), _SUMMARIES_AT_ONCE):
+        chunk = ids[at : at + _SUMMARIES_AT_ONCE]
+        try:
+            rows = await v.employer_orders(cvr, chunk, with_order)
+        except orjson.JSONDecodeError:  # a value that is not JSON: read as it used to be
+            unsummarised += chunk
+            continue
+        for oid, row in zip(chunk, rows, strict=True):
+            summary, owner, status, updated_at, version, order, presented, filled = row
+            if owner != cvr:  # no such order, or moved to another employer
+                continue
+            if not isinstance(summary, dict) or summary.get("version") != version:
+                unsummarised.append(oid)  # projected before the summaries existed
+                continue
+            orders.append(
+                _order_row(
+                    oid,
+                    title=summary.get("title"),
+                    programme=summary.get("programme"),
+                    status=status,
+                    positions=int(summary.get("positions", 1)),
+                    filled=filled,
+                    presented=presented,
+                    updated_at=updated_at,
+                    version=version,
+                    order=(order if order is not None else {}) if with_order else None,
+                )
+            )
+    orders += await _assembled(v, cvr, unsummarised, with_order)
+    # Asked for one order that is not (or no longer) the employer's, the employer is found
+    # all the same if it has others.
+    if (
+        not registered
+        and not orders
+        and (job_order_id is None or not await employer_exists(v, cvr))
+    ):
+        return None
+    orders.sort(key=lambda o: (o["updated_at"] or "", o["job_order_id"]), reverse=True)
+    return {"cvr": cvr, "name": registered.get("name"), "job_orders": orders}
+
+
+def _order_row(
+    job_order_id: str,
+    *,
+    title: Any,
+    programme: Any,
+    status: Any,
+    positions: int,
+    filled: int,
+    presented: int,
+    updated_at: Any,
+    version: Any,
+    order: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """One order of the employer's list; `order` None leaves the order as posted out."""
+    row = {
+        "job_order_id": job_order_id,
+        "title": title,
+        "programme": programme,
+        "status": status,
+        "positions": {"total": positions, "filled": filled, "open": max(0, positions - filled)},
+        "presented_candidates": presented,
+        "updated_at": updated_at,
+        # The employer's own order as posted, and its version (If-Match of an edit).
+        "version": version,
+    }
+    if order is not None:
+        row["order"] = order
+    return row
+
+
+async def _assembled(v: Views, cvr: str, ids: list[str], with_order: bool) -> list[dict[str, Any]]:
+    """The employer's rows of these orders assembled from the orders' whole views: what
+    the list was before the summaries, and still is for orders projected before them."""
     docs: list[dict[str, Any] | None] = []
     # A few orders at a time: an employer with hundreds of orders is read in round trips
     # that overlap, without taking the whole connection pool.
     for at in range(0, len(ids), _ORDERS_AT_ONCE):
         chunk = ids[at : at + _ORDERS_AT_ONCE]
         docs += await asyncio.gather(*(job_order(v, oid) for oid in chunk))
-    orders = []
+    rows = []
     for job_order_id, doc in zip(ids, docs, strict=True):
         if doc is None or doc.get("employer_cvr") != cvr:  # moved to another employer
             continue
         order = doc.get("order", {})
-        orders.append(
-            {
-                "job_order_id": job_order_id,
-                "title": order.get("title"),
-                "programme": order.get("programme"),
-                "status": doc.get("status"),
-                "positions": doc["positions"],
-                "presented_candidates": len(doc["presented"]),
-                "updated_at": doc.get("updated_at"),
-                # The employer's own order as posted, and its version (If-Match of an edit).
-                "version": doc.get("version"),
-                "order": order,
-            }
+        rows.append(
+            _order_row(
+                job_order_id,
+                title=order.get("title"),
+                programme=order.get("programme"),
+                status=doc.get("status"),
+                positions=doc["positions"]["total"],
+                filled=doc["positions"]["filled"],
+                presented=len(doc["presented"]),
+                updated_at=doc.get("updated_at"),
+                version=doc.get("version"),
+                order=order if with_order else None,
+            )
         )
-    if not registered and not orders:
-        return None
-    orders.sort(key=lambda o: (o["updated_at"] or "", o["job_order_id"]), reverse=True)
-    return {"cvr": cvr, "name": registered.get("name"), "job_orders": orders}
+    return rows
 
 
 async def employer_exists(v: Views, cvr: str) -> bool:

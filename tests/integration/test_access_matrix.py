@@ -208,6 +208,7 @@ PROFILES: dict[tuple[str, str], dict[str, int]] = {
     ),
     ("GET", "/v1/worklists/{municipality_code}"): MUNICIPAL_READ,
     ("GET", "/v1/worklists/{municipality_code}/follow-ups"): MUNICIPAL_READ,
+    ("GET", "/v1/worklists/{municipality_code}/counts"): MUNICIPAL_READ,
     ("GET", "/v1/kpis/{municipality_code}"): MUNICIPAL_READ | {"administrator": 200},
     ("GET", "/v1/employers/{cvr}"): EMPLOYER_READ,
     ("GET", "/v1/employers/{cvr}/candidates"): EMPLOYER_READ,

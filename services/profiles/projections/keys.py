@@ -104,6 +104,16 @@ def employer_orders(cvr: str) -> str:
     return f"employer:{cvr}:orders"
 
 
+def employer_order_summaries(cvr: str) -> str:
+    """The employer's job orders as its pages list them (hash: order id -> JSON: title,
+    programme, positions, version), written with the order's document by the same posting
+    or update, so that the employer's list decodes no order document (queries.employer).
+    An order's status, update time, presented candidates and filled positions are read
+    beside it, from the order's own keys: a close or a placement does not name the employer.
+    """
+    return f"employer:{cvr}:order-summaries"
+
+
 def employer_candidates(cvr: str) -> str:
     return f"employer:{cvr}:candidates"
 

@@ -4,7 +4,7 @@
 - citizen suggestions (hash): open suggestions of the citizen, by job order;
 - job order (hash): the order, its version and status;
 - job order ranking (sorted set) + suggestions (hash): ranked suggestions with reasons;
-- employer (hash): name and CVR.
+- employer (hash): name and CVR; the summaries of its job orders (hash).
 Every write is keyed by the aggregate and sets absolute values, so applying an event twice
 gives the same view.
 """
@@ -251,6 +251,7 @@ def _current(event: Event) -> list[Write]:
         writes: list[Write] = [
             HashUpdate(keys.job_order(p.job_order_id), fields),
             HashSet(keys.employer_orders(cvr), p.job_order_id, event.occurred_at.isoformat()),
+            HashSet(keys.employer_order_summaries(cvr), p.job_order_id, order_summary(p)),
             HashSet(keys.kpi_facts(muni), f"{p.job_order_id}:programme", p.order.programme),
         ]
         if isinstance(p, JobOrderPosted):
@@ -272,6 +273,21 @@ def _current(event: Event) -> list[Write]:
     if isinstance(p, SuggestionRetracted):
         return _retracted(event, p)
     return _lifecycle(event)
+
+
+def order_summary(p: JobOrderPosted | JobOrderUpdated) -> str:
+    """The order as the employer's list shows it (see keys.employer_order_summaries): what
+    the list would otherwise decode the whole order for. The version ties it to the order's
+    document, written by the same event."""
+    order = p.order
+    return dump(
+        {
+            "title": order.title,
+            "programme": order.programme,
+            "positions": order.positions,
+            "version": p.version,
+        }
+    )
 
 
 def _retracted(event: Event, p: SuggestionRetracted) -> list[Write]:

@@ -128,23 +128,20 @@ async def worklist(
     seen = seen_of(request)
     base = f"/v1/worklists/{mun}"
     token = session.token
-    calls = [
+    # Three calls: the page of the list, the whole worklist's counts, the follow-ups due.
+    found, counts, due = await asyncio.gather(
         ui.api.get("profiles", base, token, params={**params, "min_position": seen}),
-        ui.api.get("profiles", base, token, params={"limit": 1}),
-        *[
-            ui.api.get("profiles", base, token, params={"programme": p, "limit": 1})
-            for p in PROGRAMMES
-        ],
+        ui.api.get("profiles", f"{base}/counts", token),
         ui.api.get("profiles", f"{base}/follow-ups", token, params={"within_days": 14}),
-    ]
-    found, everything, *per_programme, due = await asyncio.gather(*calls)
+    )
     total = int(found["total"])
     pages = max(1, math.ceil(total / PAGE_SIZE))
+    by_programme = counts.get("by_programme", {})
     context = {
         "items": found["items"],
         "total": total,
-        "total_all": int(everything["total"]),
-        "counts": [(p, int(c["total"])) for p, c in zip(PROGRAMMES, per_programme, strict=True)],
+        "total_all": int(counts["total"]),
+        "counts": [(p, int(by_programme.get(p, 0))) for p in PROGRAMMES],
         "page": page_no,
         "pages": pages,
         "filters": {

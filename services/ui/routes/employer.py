@@ -56,13 +56,19 @@ FIELDS = (
 )  # fmt: skip
 
 
-async def _employer(request: Request, session: Session) -> dict[str, Any]:
+async def _employer(
+    request: Request, session: Session, job_order_id: str | None = None
+) -> dict[str, Any]:
+    """The employer's name and job orders: their summaries (the lists show nothing else), or
+    only the order `job_order_id` with the order as posted (the edit form's values)."""
+    params: dict[str, Any] = {"min_position": seen_of(request)}
+    if job_order_id is None:
+        params["include_order"] = "false"
+    else:
+        params["job_order_id"] = job_order_id
     try:
         doc: dict[str, Any] = await ui_of(request).api.get(
-            "profiles",
-            f"/v1/employers/{session.cvr}",
-            session.token,
-            params={"min_position": seen_of(request)},
+            "profiles", f"/v1/employers/{session.cvr}", session.token, params=params
         )
     except ApiError as exc:
         if exc.status != 404:
@@ -219,7 +225,7 @@ async def post_order(request: Request, session: Employer) -> Response:
 
 
 async def _own_order(request: Request, session: Session, oid: str) -> dict[str, Any]:
-    employer = await _employer(request, session)
+    employer = await _employer(request, session, job_order_id=oid)
     found = next((o for o in employer["job_orders"] if o["job_order_id"] == oid), None)
     if found is None:
         raise NotFoundPage()

@@ -17,6 +17,8 @@ def test_openapi_has_examples_and_documents_errors() -> None:
     for path in (
         "/v1/worklists/{municipality_code}",
         "/v1/worklists/{municipality_code}/follow-ups",
+        "/v1/worklists/{municipality_code}/counts",
+        "/v1/employers/{cvr}",
         "/v1/employers/{cvr}/candidates",
         "/v1/kpis/{municipality_code}",
     ):
@@ -28,3 +30,6 @@ def test_openapi_has_examples_and_documents_errors() -> None:
     assert {"programme", "occupation_uri", "postal_prefix", "min_score", "min_position"} <= set(
         params
     )
+    employer = {p["name"]: p for p in paths["/v1/employers/{cvr}"]["get"]["parameters"]}
+    assert {"job_order_id", "include_order", "min_position"} <= set(employer)
+    assert employer["include_order"]["schema"]["default"] is True  # as before, by default

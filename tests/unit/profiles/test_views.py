@@ -9,7 +9,7 @@ from typing import Any
 
 from schemas.citizens import CompetenceCard, CompetenceCardRegistered, ErasureRequested
 from schemas.envelope import SYSTEM_MATCHING, Actor, Event
-from schemas.jobs import JobOrderClosed
+from schemas.jobs import JobOrder, JobOrderClosed, JobOrderPosted, JobOrderUpdated
 from schemas.placements import (
     PlacementStarted,
     PlacementSuggested,
@@ -279,3 +279,43 @@ def test_a_suggestion_announced_again_after_its_retraction_is_pending_again() ->
             assert statuses_of(facts, ["cit-1"])["cit-1"].status == "retracted"
     assert statuses_of(facts, ["cit-1"])["cit-1"].status == "pending"
     assert statuses_of(facts, ["cit-1"])["cit-1"].retraction_reason is None
+
+
+def test_an_order_posted_or_updated_writes_its_summary_for_its_employer(
+    lager: dict[str, Any],
+) -> None:
+    """The employer's list reads the title, programme and positions from the summary written
+    with the order's document (no order decoded); an update to another employer writes it
+    for that one. A close names no employer and leaves the summaries alone."""
+    order = JobOrder.model_validate(lager)
+    employer = Actor(role="employer", id="e")
+    posted = project(
+        Event.new(JobOrderPosted(job_order_id=order.job_order_id, version=1, order=order),
+                  actor=employer, occurred_at=T0)
+    )  # fmt: skip
+    summary = keys.employer_order_summaries("12345607")
+    (written,) = [w for w in posted if w.key == summary]
+    assert isinstance(written, HashSet) and written.field == order.job_order_id
+    assert json.loads(written.value) == {
+        "title": "Lagermedarbejder", "programme": "IGU", "positions": 2, "version": 1
+    }  # fmt: skip
+    moved = order.model_copy(
+        update={"employer": order.employer.model_copy(update={"cvr": "87654303"}), "positions": 3}
+    )
+    updated = project(
+        Event.new(JobOrderUpdated(job_order_id=order.job_order_id, version=2, order=moved),
+                  actor=employer, occurred_at=T0)
+    )  # fmt: skip
+    (written,) = [w for w in updated if keys.employer_order_summaries("87654303") == w.key]
+    assert isinstance(written, HashSet)
+    assert json.loads(written.value)["version"] == 2
+    assert json.loads(written.value)["positions"] == 3
+    assert not any(w.key == summary for w in updated)
+    closed = project(
+        Event.new(
+            JobOrderClosed(job_order_id=order.job_order_id, reason="withdrawn"),
+            actor=employer,
+            occurred_at=T0,
+        )
+    )
+    assert not any(w.key.endswith(":order-summaries") for w in closed)

@@ -9,10 +9,9 @@ everything.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
-from services.reference.labels import skill_name, skill_uri_of_label
+from services.reference.missing import describe
 from services.ui.i18n import code, translate
 
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -103,34 +102,10 @@ def hours(value: float | int | None, lang: str) -> str:
     return number(value, lang, 0 if whole else 1)
 
 
-_MISSING = re.compile(r"^(?P<kind>[a-z_]+):(?P<value>.*)$")
-_COMMUTE = re.compile(r"^(?P<km>[0-9.]+)>(?P<max>[0-9.]+)km$")
-
-
-_ESCO_SKILL = "http://data.europa.eu/esco/skill/"
-
-
 def missing(item: str, lang: str) -> str:
     """What a suggestion lacks ("danish_min:B1", "skill:truckkørsel", "gap:<ESCO skill>") as a
     sentence; the code's prefix never reaches the reader."""
-    found = _MISSING.match(item) if not item.startswith("http") else None
-    if not found:
-        return translate(lang, "missing.other", value=item)
-    kind, value = found["kind"], found["value"]
-    if kind == "commute":
-        commute = _COMMUTE.match(value)
-        if commute:
-            return translate(lang, "missing.commute", km=commute["km"], max=commute["max"])
-    if kind == "gap":
-        return translate(lang, "missing.gap", value=skill(value, lang))
-    return code(lang, "missing", kind, value=value)
-
-
-def skill(value: str, lang: str) -> str:
-    """An ESCO skill by its URI, in Danish where we have a name; suggestions recorded before
-    gaps were given by URI carry ESCO's English label, which is looked up the same way."""
-    uri = value if value.startswith(_ESCO_SKILL) else skill_uri_of_label(value)
-    return (skill_name(uri, lang) if uri else None) or value
+    return describe(item, lang)
 
 
 # A factor smaller than this moves the score by nothing a reader can see.

@@ -57,6 +57,7 @@ from services.projection.writes import (
     ZAdd,
     ZRemove,
 )
+from services.reference.missing import explained
 
 PROGRAMMES: tuple[str, ...] = get_args(Programme)
 
@@ -159,6 +160,9 @@ def _suggested(event: Event, p: PlacementSuggested) -> list[Write]:
             "order_version": p.order_version,
             **p.model_dump(include=_NESTED),
             "missing": p.missing,
+            # The same gaps as sentences (code, text_da, text_en), named from the shipped
+            # reference data: an API reader gets Danish, not "gap:<URI>".
+            "missing_text": explained(p.missing),
             "suggested_at": event.occurred_at,
             "event_id": event.event_id,
         }

@@ -46,6 +46,10 @@ def _suggested() -> Event:
         card_version="c",
         order_version="o",
         reasons=[Reason(code="danish", text_da="Dansk A2", text_en="Danish A2", contribution=0.1)],
+        missing=[
+            "danish_min:B1",
+            "gap:http://data.europa.eu/esco/skill/00dd3271-077f-4a12-a958-e297fdd724ce",
+        ],
     )
     return Event.new(payload, actor=SYSTEM_MATCHING, occurred_at=T0)
 
@@ -70,6 +74,16 @@ def test_suggestion_and_retraction_touch_order_and_citizen() -> None:
     writes = project(_suggested())
     assert ZAdd(keys.order_ranking("jo-1"), "cit-1", 0.8) in writes
     assert {type(w) for w in writes} == {ZAdd, HashSet, HashUpdate}
+    (doc,) = [
+        w.value
+        for w in writes
+        if isinstance(w, HashSet) and w.key == keys.order_suggestions("jo-1")
+    ]
+    gaps = json.loads(doc)["missing_text"]  # the codes named, for readers of the API
+    assert [g["text_da"] for g in gaps] == [
+        "Dansk på mindst niveau B1",
+        "Væsentlig kompetence for jobbet: køre landbrugsmaskiner",
+    ]
     timelines = {w.key for w in writes if isinstance(w, ZAdd) and w.key.endswith(":timeline")}
     assert timelines == {keys.citizen_timeline("cit-1"), keys.order_timeline("jo-1")}
     retracted = Event.new(

@@ -42,7 +42,9 @@ class Api:
         try:
             response = await self.client.request(method, url, params=clean, json=json, headers=sent)
         except httpx.HTTPError as exc:
-            log.warning("api unreachable", extra={"service": service, "error": str(exc)})
+            # "api", not "service": that key names the process writing the log line.
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            log.warning("api unreachable", extra={"api": service, "error": error})
             raise ApiError(503, "unreachable", service) from None
         if response.status_code >= 400:
             try:

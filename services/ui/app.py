@@ -107,7 +107,9 @@ def create_app(settings: UiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        # Connections kept open as many as may be used: under a burst of pages a closed one
+        # would be opened again at once, which costs the services more than it saves.
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         async with httpx.AsyncClient(timeout=settings.ui_api_timeout_s, limits=limits) as client:
             api = Api(
                 client,

@@ -18,10 +18,15 @@ Exactness, and how it is kept cheap:
   (`phrases`); cards reach their phrases through an inverted index. No approximation.
 * Text features (`texts.TextTable`): each distinct card text (title, wish, skill phrase) is
   one vector; an order's cosines with all of them are one sparse product, cached per text.
+* The learned model's top k (`pruning`): features the model weighs 0 are not computed; the
+  cheap features of every admissible card bound its logit, and the dear ones (experience,
+  wishes, texts) are computed only for the cards whose upper bound can still reach the k-th
+  best score. The ranking is exactly that of scoring every card.
 
 Modules: `columns` (vocabularies, CSR postings, ragged lists), `occupations` (occupation
 similarity and skill overlap tables), `phrases` (candidate phrases per requested phrase),
 `texts` (distinct texts), `card_index` (`CardIndex`: an order against all cards),
+`pruning` (the learned model's top k without scoring every card in full),
 `order_index` (`OrderIndex`: a card against all orders), `scorers` (`column_scorer`: the
 column-wise twin of a per-pair scorer, one interface for the rule score and the model).
 

@@ -33,6 +33,7 @@ from services.matching.domain.vectorized.columns import (
 )
 from services.matching.domain.vectorized.occupations import OccupationTable
 from services.matching.domain.vectorized.phrases import PhraseKeys
+from services.matching.domain.vectorized.pruning import BOUNDED
 from services.matching.domain.vectorized.scorers import ColumnScorer, column_scorer
 from services.matching.domain.vectorized.texts import TextTable
 from services.rules import eligibility_columns
@@ -53,6 +54,9 @@ class OrderTables:
 
 TEXT_START = FEATURES.index("title_similarity")
 TEXT_COLUMNS = frozenset(range(TEXT_START, TEXT_START + 3))
+# Per feature number: the count column of its entries, and a lower and an upper bound of
+# its value for a row with entries (`CardIndex.feature_bounds`).
+Bounds = dict[int, tuple[str, float, float]]
 
 
 def column_numbers(names: Sequence[str]) -> list[int]:
@@ -70,6 +74,10 @@ def _columns(scorer: Scorer) -> ColumnScorer:
     if found is None:
         raise TypeError(f"no column-wise scoring for {type(scorer).__name__}")
     return found
+
+
+def _no_distance(*_: Any) -> float | None:
+    raise RuntimeError("text features need no distance")
 
 
 def _detached(*_: Any) -> Any:
@@ -456,13 +464,9 @@ class CardIndex:
         """`text_features.text_similarities` for `rows` (an n x 3 matrix); the features of
         `unused` (a model's zero weights) are left 0."""
         x = np.zeros((len(rows), 3), dtype=np.float64)
-        if not {"title_similarity", "wish_similarity"} <= unused:
-            title = self.texts.cosines(order.title_text)
-            x[:, 0] = self._best_text(title, self.exp_text, rows, "exp_start", "exp_count")
-            x[:, 1] = self._best_text(title, self.wish_text, rows, "wish_start", "wish_count")
-        if "skill_text_similarity" not in unused:
-            body = self.texts.cosines(order.body_text)
-            x[:, 2] = self._best_text(body, self.skill_text, rows, "stext_start", "stext_count")
+        wanted = [j for j in TEXT_COLUMNS if FEATURES[j] not in unused]
+        for j, values in self.feature_columns(order, rows, [], _no_distance, wanted).items():
+            x[:, j - TEXT_START] = values
         return x
 
     def features(
@@ -475,54 +479,145 @@ class CardIndex:
         unused: frozenset[str] = frozenset(),
     ) -> F64:
         """The learned model's features for `rows`, column by column: every one of
-        `FEATURES` (the pair code's `vector`), or those of `names` in that order. Text
-        features in `unused` (weight 0 in the model: they cannot change its score) are not
-        computed and stay 0."""
-        c = self.cols
+        `FEATURES` (the pair code's `vector`), or those of `names` in that order. Features
+        in `unused` (weight 0 in the model: they cannot change its score) are not computed
+        and stay 0."""
+        numbers = column_numbers(names)
+        x = np.zeros((len(rows), len(numbers)), dtype=np.float64)
+        wanted = [j for j in numbers if FEATURES[j] not in unused]
+        found = self.feature_columns(order, rows, met, distance, wanted)
+        for i, j in enumerate(numbers):
+            if j in found:
+                x[:, i] = found[j]
+        return x
+
+    def feature_columns(
+        self,
+        order: OrderProfile,
+        rows: I32,
+        met: list[Bool],
+        distance: DistanceFn,
+        wanted: Iterable[int],
+    ) -> dict[int, F64]:
+        """The features numbered `wanted` (positions in `FEATURES`) for `rows`, one array
+        each: only those are computed (the pair code's `vector`, column by column)."""
+        want = set(wanted)
         m = len(rows)
-        x = np.zeros((m, len(FEATURES)), dtype=np.float64)
+        out: dict[int, F64] = {}
         if m == 0:
-            return x[:, column_numbers(names)]
-        rel = self.skills_of(order.occupation.uri) if order.occupation.uri else None
-        essential, optional = rel if rel else (frozenset(), frozenset())
-        table = np.array(self.weights.values, dtype=np.float64)
-        for col, wanted in ((0, essential), (1, optional)):
-            if wanted:
-                prow, pcode = self.skill_post.lookup(self.skills.get(u) for u in wanted)
+            return {j: np.zeros(0, dtype=np.float64) for j in want}
+        c = self.cols
+        if want & {0, 1}:
+            rel = self.skills_of(order.occupation.uri) if order.occupation.uri else None
+            essential, optional = rel if rel else (frozenset(), frozenset())
+            table = np.array(self.weights.values, dtype=np.float64)
+            for col, skills in ((0, essential), (1, optional)):
+                if col not in want:
+                    continue
+                if not skills:
+                    out[col] = np.zeros(m, dtype=np.float64)
+                    continue
+                prow, pcode = self.skill_post.lookup(self.skills.get(u) for u in skills)
                 sums = np.bincount(prow, weights=table[pcode], minlength=self.n)
-                x[:, col] = sums[rows] / len(wanted)
-        if order.skills:
-            count = np.zeros(m, dtype=np.int64)
-            for mt in met:
-                count += mt[rows]
-            x[:, 2] = count / len(order.skills)
-        else:
-            x[:, 2] = 0.5
+                out[col] = sums[rows] / len(skills)
+        if 2 in want:
+            if order.skills:
+                count = np.zeros(m, dtype=np.int64)
+                for mt in met:
+                    count += mt[rows]
+                out[2] = count / len(order.skills)
+            else:
+                out[2] = np.full(m, 0.5)
+        if want & {3, 4, 5, 6, 11}:
+            tables = self._tables(order)
+            if want & {3, 4, 5, 6}:
+                sim, years, owner, occ = self._experience(tables.sim, rows)
+                if want & {3, 4}:
+                    best = self._group_max(sim, owner, m, 0.0)
+                    out[4] = best
+                    out[3] = (best == 1.0).astype(np.float64)
+                if 5 in want:
+                    out[5] = self._group_max(tables.overlap[occ], owner, m, 0.0)
+                if 6 in want:
+                    kept = np.where(sim >= 0.5, years, 0.0)
+                    relevant = np.bincount(owner, weights=kept, minlength=m)
+                    out[6] = np.minimum(relevant, 10.0) / 10.0
+            if 11 in want:
+                out[11] = self._wish(tables.sim, rows)
+        if 7 in want:
+            margin = c["danish"][rows].astype(np.int64) - order.danish_min_rank
+            out[7] = np.clip(margin, -2, 3) / 3.0
+        if 8 in want:
+            km = self._distances(distance, order.postal_code)[c["postal"][rows]]
+            commute = c["commute"][rows]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.minimum(2.0, km / commute)
+            out[8] = np.where(np.isnan(km) | (commute == 0), 1.0, ratio)
+        if 9 in want:
+            gap = np.abs(c["hours"][rows] - order.hours_per_week)
+            out[9] = np.maximum(0.0, 1.0 - gap / order.hours_per_week)
+        if 10 in want:
+            out[10] = self._late(order, rows).clip(0, 90) / 90.0
+        if 12 in want:
+            out[12] = np.full(m, 1.0 if order.order.mentor_available else 0.0)
+        if 13 in want:
+            out[13] = np.full(m, 1.0 if order.order.programme in TARGETED_PROGRAMMES else 0.0)
+        if want & {TEXT_START, TEXT_START + 1}:
+            title = self.texts.cosines(order.title_text)
+            if TEXT_START in want:
+                out[TEXT_START] = self._best_text(
+                    title, self.exp_text, rows, "exp_start", "exp_count"
+                )
+            if TEXT_START + 1 in want:
+                out[TEXT_START + 1] = self._best_text(
+                    title, self.wish_text, rows, "wish_start", "wish_count"
+                )
+        if TEXT_START + 2 in want:
+            body = self.texts.cosines(order.body_text)
+            out[TEXT_START + 2] = self._best_text(
+                body, self.skill_text, rows, "stext_start", "stext_count"
+            )
+        return {j: out[j] for j in sorted(want)}
 
-        tables = self._tables(order)
-        sim, years, owner, occ = self._experience(tables.sim, rows)
-        x[:, 4] = self._group_max(sim, owner, m, 0.0)
-        x[:, 3] = (x[:, 4] == 1.0).astype(np.float64)
-        relevant = np.bincount(owner, weights=np.where(sim >= 0.5, years, 0.0), minlength=m)
-        x[:, 6] = np.minimum(relevant, 10.0) / 10.0
-        x[:, 5] = self._group_max(tables.overlap[occ], owner, m, 0.0)
+    def feature_bounds(self, order: OrderProfile, wanted: Iterable[int]) -> Bounds:
+        """For each of the features numbered `wanted` among `BOUNDED` (those of many values
+        per card: experience, wishes, texts), the list of entries it is taken over (a count
+        column: "exp_count", "wish_count", "stext_count") and a lower and an upper bound of
+        its value for any row with entries there; a row without any has the value 0.
 
-        margin = c["danish"][rows].astype(np.int64) - order.danish_min_rank
-        x[:, 7] = np.clip(margin, -2, 3) / 3.0
-        km = self._distances(distance, order.postal_code)[c["postal"][rows]]
-        commute = c["commute"][rows]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.minimum(2.0, km / commute)
-        x[:, 8] = np.where(np.isnan(km) | (commute == 0), 1.0, ratio)
-        hours = c["hours"][rows]
-        x[:, 9] = np.maximum(0.0, 1.0 - np.abs(hours - order.hours_per_week) / order.hours_per_week)
-        x[:, 10] = self._late(order, rows).clip(0, 90) / 90.0
-        x[:, 11] = self._wish(tables.sim, rows)
-        x[:, 12] = 1.0 if order.order.mentor_available else 0.0
-        x[:, 13] = 1.0 if order.order.programme in TARGETED_PROGRAMMES else 0.0
-        if not TEXT_COLUMNS.isdisjoint(column_numbers(names)):
-            x[:, TEXT_START : TEXT_START + 3] = self.text_features(order, rows, unused)
-        return x if tuple(names) == FEATURES else x[:, column_numbers(names)]
+        Each of these features is the largest of a per-order table's values over the row's
+        entries (or a function of that), and 0 for a row without entries: so it lies between
+        the least and the largest value of the table (both known without looking at rows)."""
+        want = set(wanted) & BOUNDED
+        out: Bounds = {}
+
+        def between(table: F64) -> tuple[float, float]:
+            if len(table) == 0:
+                return 0.0, 0.0
+            return min(float(table.min()), 0.0), max(float(table.max()), 0.0)
+
+        if want & {3, 4, 5, 6, 11}:
+            tables = self._tables(order)
+            top = between(tables.sim)[1]
+            if 3 in want:  # the best similarity is 1.0
+                out[3] = ("exp_count", 0.0, 1.0 if top == 1.0 else 0.0)
+            if 4 in want:
+                out[4] = ("exp_count", *between(tables.sim))
+            if 5 in want:
+                out[5] = ("exp_count", *between(tables.overlap))
+            if 6 in want:  # years (never negative) of similarity 0.5 or more, at most 10, / 10
+                out[6] = ("exp_count", 0.0, 1.0 if top >= 0.5 else 0.0)
+            if 11 in want:
+                out[11] = ("wish_count", *between(tables.sim))
+        if want & {TEXT_START, TEXT_START + 1}:
+            title = between(self.texts.cosines(order.title_text))
+            if TEXT_START in want:
+                out[TEXT_START] = ("exp_count", *title)
+            if TEXT_START + 1 in want:
+                out[TEXT_START + 1] = ("wish_count", *title)
+        if TEXT_START + 2 in want:
+            out[TEXT_START + 2] = ("stext_count", *between(self.texts.cosines(order.body_text)))
+        return out
 
     def _late(self, order: OrderProfile, rows: I32) -> I64:
         avail = self.cols["available"][rows].astype(np.int64)
@@ -599,13 +694,19 @@ class CardIndex:
     ) -> tuple[I32, F64]:
         """Like `score_order`, but the learned probability is not rounded."""
         columns = _columns(scorer)
+        rows, met = self.admissible_rows(order, exclude)
+        return rows, columns.raw_rows(self, order, rows, met)
+
+    def admissible_rows(
+        self, order: OrderProfile, exclude: Iterable[str] = ()
+    ) -> tuple[I32, list[Bool]]:
+        """The admissible rows but those of `exclude`, and the skills met (`admissible`)."""
         ok, met = self.admissible(order)
         for cid in exclude:  # e.g. no consent for this employer, rejected at these versions
             row = self.row_of.get(cid)
             if row is not None:
                 ok[row] = False
-        rows = np.flatnonzero(ok).astype(np.int32)
-        return rows, columns.raw_rows(self, order, rows, met)
+        return np.flatnonzero(ok).astype(np.int32), met
 
     def top_k_order(
         self,
@@ -614,8 +715,10 @@ class CardIndex:
         k: int = DEFAULT_TOP_K,
         exclude: Iterable[str] = (),
     ) -> list[tuple[str, float]]:
-        """(citizen id, score) as `ranking.top_k` ranks them: score down, then citizen id."""
-        rows, scores = self.score_order(order, scorer, exclude)
+        """(citizen id, score) as `ranking.top_k` ranks them: score down, then citizen id.
+        Only the rows that can rank are scored in full (`ColumnScorer.top_rows`)."""
+        rows, met = self.admissible_rows(order, exclude)
+        rows, scores = _columns(scorer).top_rows(self, order, rows, met, k)
         keep = scores >= scorer.min_score
         rows, scores = rows[keep], scores[keep]
         if k <= 0 or len(rows) == 0:

@@ -18,6 +18,7 @@ from services.matching.domain.pair_features import (
 )
 from services.matching.domain.scoring import _skill_met
 from services.matching.domain.text_vectors import TextVector
+from services.matching.domain.vectorized import pruning
 from services.matching.domain.vectorized.card_index import TEXT_COLUMNS, TEXT_START, column_numbers
 from services.matching.domain.vectorized.columns import F64, I32, I64, Vocab
 from services.matching.domain.vectorized.occupations import OccupationTable
@@ -198,9 +199,12 @@ class OrderIndex:
         x[:, 13] = self.targeted[cols]
         if not TEXT_COLUMNS.isdisjoint(column_numbers(names)):
             x[:, TEXT_START : TEXT_START + 3] = self._text_features(card, cols)
-        if tuple(names) != FEATURES:
-            x = x[:, column_numbers(names)]
-        return cols, scorer.model.predict_proba(x)
+        # Summed as `CardIndex` sums it: a pair scores the same bits either way round.
+        model = scorer.model
+        columns = {j: x[:, j] for j in range(len(FEATURES))}
+        return cols, pruning.probabilities(
+            pruning.logits(model, pruning.terms_of(model), columns, m)
+        )
 
     @staticmethod
     def _best(table: TextTable, texts: Sequence[TextVector]) -> F64:

@@ -16,6 +16,7 @@ import numpy as np
 from services.matching.domain.features import CardProfile, OrderProfile
 from services.matching.domain.learned import LearnedScorer
 from services.matching.domain.scoring import RuleScorer, Scorer
+from services.matching.domain.vectorized import pruning
 from services.matching.domain.vectorized.columns import F64, I32, I64, Bool, round4
 
 if TYPE_CHECKING:
@@ -42,6 +43,13 @@ class ColumnScorer(Protocol):
         """`raw_rows` as `Scored.score` gives them."""
         ...
 
+    def top_rows(
+        self, index: CardIndex, order: OrderProfile, rows: I32, met: list[Bool], k: int
+    ) -> tuple[I32, F64]:
+        """(rows, final scores) of a part of `rows` holding every row whose score is at least
+        the scorer's `min_score` and the k-th best such score (the top k, ties included)."""
+        ...
+
     def card_scores(self, orders: OrderIndex, card: CardProfile) -> tuple[I64, F64]:
         """(order positions, raw scores) of every order the card is admissible for."""
         ...
@@ -58,6 +66,11 @@ class RuleColumns:
     def final(self, raw: F64) -> F64:
         return raw  # rounded per reason already, as `scoring.score` does
 
+    def top_rows(
+        self, index: CardIndex, order: OrderProfile, rows: I32, met: list[Bool], k: int
+    ) -> tuple[I32, F64]:
+        return rows, self.raw_rows(index, order, rows, met)
+
     def card_scores(self, orders: OrderIndex, card: CardProfile) -> tuple[I64, F64]:
         raise NotImplementedError("the rule score has no one-card-against-orders path")
 
@@ -72,13 +85,18 @@ class LearnedColumns:
             raise ValueError("the scorer's skills_of differs from the index's")
         if len(rows) == 0:
             return np.zeros(0)
-        model = self.scorer.model
-        unused = frozenset(n for n, c in zip(model.features, model.coef, strict=True) if c == 0)
-        x = index.features(order, rows, met, self.scorer.distance, model.features, unused)
-        return model.predict_proba(x)
+        return pruning.scores(index, order, rows, met, self.scorer.distance, self.scorer.model)
 
     def final(self, raw: F64) -> F64:
         return round4(raw)
+
+    def top_rows(
+        self, index: CardIndex, order: OrderProfile, rows: I32, met: list[Bool], k: int
+    ) -> tuple[I32, F64]:
+        if self.scorer.skills_of is not index.skills_of:
+            raise ValueError("the scorer's skills_of differs from the index's")
+        s = self.scorer
+        return pruning.top_rows(index, order, rows, met, s.distance, s.model, k, s.min_score)
 
     def card_scores(self, orders: OrderIndex, card: CardProfile) -> tuple[I64, F64]:
         return orders.score_card(card, self.scorer)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter, ValidationError
@@ -28,9 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.audit import PersonalDataAccessed
 from schemas.common import PseudonymousId
-from schemas.envelope import Event
+from schemas.envelope import HEADER_EVENT_ID, Event
 from services.auth.principal import Principal
-from services.common.kafka import make_producer
+from services.common.kafka import KeyPartitioner, make_producer
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,80 @@ def _named(scope: Scope) -> list[str]:
     return [c for c in dict.fromkeys(named) if _is_id(c)][:MAX_CITIZENS]
 
 
+AUDIT_TOPIC: str = PersonalDataAccessed.topic
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+
+
+def audit_records(
+    service: Literal["profiles", "events"],
+    principal: Principal,
+    citizen_ids: list[str],
+    *,
+    method: str,
+    route: str,
+    status: int,
+    now: datetime | None = None,
+) -> list[Record]:
+    """(key, value, headers) of one `PersonalDataAccessed` per citizen, exactly as
+    `Event.new(...).to_json()` / `.headers()` would write each of them.
+
+    The first record is built and validated by the models; the others differ from it only
+    in their event id (also the correlation id), aggregate id and `citizen_id`, so they are
+    that record's JSON with those three replaced (each citizen id validated as a
+    `PseudonymousId` first): a few µs a citizen instead of ~25 (a suggestions page names 20).
+    """
+    if not citizen_ids:
+        return []
+    kind: Literal["read", "command"] = "read" if method == "GET" else "command"
+    event_ids = uuid4_strings(len(citizen_ids))
+    first = Event.new(
+        PersonalDataAccessed(
+            citizen_id=citizen_ids[0],
+            request_id=uuid.uuid4(),
+            service=service,
+            kind=kind,
+            method=method,  # type: ignore[arg-type]
+            route=route,
+            status=status,
+        ),
+        actor=principal.actor(),
+        occurred_at=now or datetime.now(UTC),
+        event_id=uuid.UUID(event_ids[0]),
+        municipality_code=principal.municipality_code,
+    )
+    headers = first.headers()
+    at = next(i for i, (name, _) in enumerate(headers) if name == HEADER_EVENT_ID)
+    # What `first.to_json()` writes (the payload has no personal fields to seal).
+    template: dict[str, Any] = first.model_dump(mode="json")
+    records: list[Record] = [(citizen_ids[0].encode(), orjson.dumps(template), headers)]
+    payload: dict[str, Any] = template["payload"]
+    for cid, eid in zip(citizen_ids[1:], event_ids[1:], strict=True):
+        _ID.validate_python(cid)
+        doc = template | {
+            "event_id": eid,
+            "aggregate_id": cid,
+            "correlation_id": eid,
+            "payload": payload | {"citizen_id": cid},
+        }
+        own = headers.copy()
+        own[at] = (HEADER_EVENT_ID, eid.encode())
+        records.append((cid.encode(), orjson.dumps(doc), own))
+    return records
+
+
+def uuid4_strings(n: int) -> list[str]:
+    """`n` random (version 4) UUIDs as `str(uuid.uuid4())` writes them, from one read of
+    the OS's random source (uuid4() reads it once per id, and builds a UUID object)."""
+    raw = bytearray(os.urandom(16 * n))
+    out = []
+    for i in range(0, 16 * n, 16):
+        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
+        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = raw[i : i + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
+
+
 class AuditTrail:
     """Appends audit records (the producer is opened by `start`, not at construction)."""
 
@@ -87,7 +163,7 @@ class AuditTrail:
     async def _connected(self) -> AIOKafkaProducer:
         async with self._starting:
             if self._producer is None:
-                producer = make_producer(self._bootstrap)
+                producer = make_producer(self._bootstrap, partitioner=KeyPartitioner())
                 try:
                     await producer.start()
                 except BaseException:
@@ -109,34 +185,17 @@ class AuditTrail:
         route: str,
         status: int,
     ) -> None:
+        """One record per citizen, each acknowledged by the broker (acks=all) when this
+        returns. The records go into the producer's open batches, so concurrent requests
+        share a produce request (linger_ms)."""
         producer = await self._connected()
-        now = datetime.now(UTC)
-        request_id = uuid.uuid4()
-        kind: Literal["read", "command"] = "read" if method == "GET" else "command"
-        pending = []
-        for cid in citizen_ids:
-            event = Event.new(
-                PersonalDataAccessed(
-                    citizen_id=cid,
-                    request_id=request_id,
-                    service=self.service,
-                    kind=kind,
-                    method=method,  # type: ignore[arg-type]
-                    route=route,
-                    status=status,
-                ),
-                actor=principal.actor(),
-                occurred_at=now,
-                municipality_code=principal.municipality_code,
-            )
-            pending.append(
-                await producer.send(
-                    event.topic,
-                    value=event.to_json(),
-                    key=cid.encode(),
-                    headers=event.headers(),
-                )
-            )
+        records = audit_records(
+            self.service, principal, citizen_ids, method=method, route=route, status=status
+        )
+        pending = [
+            await producer.send(AUDIT_TOPIC, value=value, key=key, headers=headers)
+            for key, value, headers in records
+        ]
         await asyncio.gather(*pending)
         self.recorded += len(citizen_ids)
 

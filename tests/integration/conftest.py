@@ -87,3 +87,14 @@ async def profiles_app(broker: str, redis_url: str, issuer: Issuer) -> AsyncIter
     app = create_profiles_app(settings)
     async with app.router.lifespan_context(app):
         yield app
+
+
+@pytest.fixture
+async def profiles(profiles_app: FastAPI, issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
+    """The profiles API as a consultant of MUNICIPALITY."""
+    consultant = issuer.bearer("consultant", "kons-7", municipality=MUNICIPALITY, minutes=600)
+    transport = httpx.ASGITransport(app=profiles_app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://profiles", headers=consultant
+    ) as client:
+        yield client

@@ -9,13 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from schemas.placements import PlacementSuggested, SuggestionRetracted
 from services.matching.domain.state import suggestion_id
 from tests.conftest import Issuer
-from tests.integration.conftest import MUNICIPALITY
 from tests.integration.workflow_helpers import PLACEMENT, Case, emit, letters, until
 
 
@@ -24,16 +22,6 @@ async def case(
     events_api: httpx.AsyncClient, broker: str, redis: Redis, issuer: Issuer
 ) -> AsyncIterator[Case]:
     yield Case(events_api, broker, redis, issuer)
-
-
-@pytest.fixture
-async def profiles(profiles_app: FastAPI, issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    consultant = issuer.bearer("consultant", "kons-7", municipality=MUNICIPALITY, minutes=600)
-    transport = httpx.ASGITransport(app=profiles_app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://profiles", headers=consultant
-    ) as client:
-        yield client
 
 
 async def listed(

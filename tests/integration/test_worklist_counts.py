@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from schemas.placements import PlacementSuggested
@@ -19,7 +16,6 @@ from services.profiles.projections import keys
 from services.profiles.projections.views import PROGRAMMES, project
 from services.profiles.queries import Views, worklist_counts
 from services.projection.writes import coalesce
-from tests.conftest import Issuer
 from tests.integration.conftest import MUNICIPALITY
 from tests.integration.test_worklist_filters import MUNI, _events
 from tests.integration.workflow_helpers import emit, letters, until
@@ -49,16 +45,6 @@ async def test_the_counts_are_those_of_the_documents(redis: Redis) -> None:
         found = [k async for k in redis.scan_iter(match=prefix + "*")]
         if found:
             await redis.delete(*found)
-
-
-@pytest.fixture
-async def profiles(profiles_app: FastAPI, issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
-    consultant = issuer.bearer("consultant", "kons-7", municipality=MUNICIPALITY, minutes=600)
-    transport = httpx.ASGITransport(app=profiles_app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://profiles", headers=consultant
-    ) as client:
-        yield client
 
 
 async def test_one_call_gives_the_totals_the_page_made_seven_calls_for(

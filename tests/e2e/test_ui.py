@@ -19,7 +19,11 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -143,7 +147,20 @@ class Visit:
         self.wait(lambda d: d.current_url.startswith(self.base + landing))
 
     def sign_out(self) -> None:
-        self.field("header form button").click()
+        # Clicked through `wait`: the button of a page that is still being replaced (after a
+        # language switch) is stale, and the next look finds the new page's.
+        def click(d: webdriver.Chrome) -> bool:
+            try:
+                d.find_element(By.CSS_SELECTOR, "header form button").click()
+            except WebDriverException as exc:
+                if "does not belong to the document" not in str(exc) and not isinstance(
+                    exc, StaleElementReferenceException
+                ):
+                    raise
+                return False
+            return True
+
+        self.wait(click)
         self.wait_text("Du er logget ud")
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -94,7 +93,7 @@ def audit_records(
     if not citizen_ids:
         return []
     kind: Literal["read", "command"] = "read" if method == "GET" else "command"
-    event_ids = uuid4_strings(len(citizen_ids))
+    event_ids = [str(uuid.uuid4()) for _ in citizen_ids]
     first = Event.new(
         PersonalDataAccessed(
             citizen_id=citizen_ids[0],
@@ -128,19 +127,6 @@ def audit_records(
         own[at] = (HEADER_EVENT_ID, eid.encode())
         records.append((cid.encode(), orjson.dumps(doc), own))
     return records
-
-
-def uuid4_strings(n: int) -> list[str]:
-    """`n` random (version 4) UUIDs as `str(uuid.uuid4())` writes them, from one read of
-    the OS's random source (uuid4() reads it once per id, and builds a UUID object)."""
-    raw = bytearray(os.urandom(16 * n))
-    out = []
-    for i in range(0, 16 * n, 16):
-        raw[i + 6] = (raw[i + 6] & 0x0F) | 0x40  # version 4
-        raw[i + 8] = (raw[i + 8] & 0x3F) | 0x80  # RFC 4122 variant
-        h = raw[i : i + 16].hex()
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return out
 
 
 class AuditTrail:

@@ -20,7 +20,7 @@ from schemas.envelope import Event
 from schemas.registry import REGISTRY
 from schemas.topics import AUDIT
 from services.auth.principal import Principal
-from services.common.audit import AuditTrail, audit_records, uuid4_strings
+from services.common.audit import AuditTrail, audit_records
 from services.common.kafka import KeyPartitioner
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
@@ -129,8 +129,12 @@ def test_fields_the_model_refuses_are_refused() -> None:
         )
 
 
-def test_uuid4_strings_are_random_version_4_uuids_in_canonical_form() -> None:
-    ids = uuid4_strings(2000)
+def test_event_ids_are_random_version_4_uuids_in_canonical_form() -> None:
+    many = [f"cit-{i:04d}" for i in range(2000)]
+    records = audit_records(
+        "profiles", PRINCIPALS[0], many, method="GET", route="/v1/x", status=200
+    )
+    ids = [str(REGISTRY.decode(value).event_id) for _, value, _ in records]
     assert len(set(ids)) == 2000
     for text in ids:
         parsed = uuid.UUID(text)

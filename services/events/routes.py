@@ -36,12 +36,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_context(request: Request) -> CommandContext:
+# The dependencies are coroutines: a plain function would be run in a worker thread, which
+# cost a command ~0.3 ms of CPU in handing over (py-spy, bench/auth.md).
+async def get_context(request: Request) -> CommandContext:
     ctx: CommandContext = request.app.state.context
     return ctx
 
 
-def correlation(
+async def correlation(
     x_correlation_id: Annotated[
         uuid.UUID | None, Header(description="Ties commands together")
     ] = None,
@@ -57,7 +59,7 @@ def _meta(principal: Principal, correlation_id: uuid.UUID | None) -> Meta:
     return Meta(actor=principal.actor(), correlation_id=correlation_id)
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None, Header(description='The version the change is based on, e.g. "3"')
     ] = None,

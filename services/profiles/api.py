@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -25,7 +25,7 @@ from services.profiles.consistency import (
 from services.profiles.followups import add_months
 from services.profiles.kpis import month_of
 from services.profiles.projections import keys
-from services.profiles.queries import Views
+from services.profiles.reads import Unresolved, Views
 from services.projection.store import ViewStore
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
@@ -39,20 +39,20 @@ LAST_DAY = dt.date(2999, 12, 31)
 MAX_KPI_MONTHS = 120
 
 
-async def current_views(
-    request: Request,
-    min_position: Annotated[
-        str | None,
-        Query(
-            description=(
-                "Wait until the views hold this event: the `read_token` a command answered "
-                "with, topic:partition:offset (several: comma-separated)"
-            ),
-            examples=["jobmatch.citizens:1:42"],
-            max_length=MAX_POSITIONS_LENGTH,
+MinPosition = Annotated[
+    str | None,
+    Query(
+        description=(
+            "Wait until the views hold this event: the `read_token` a command answered "
+            "with, topic:partition:offset (several: comma-separated)"
         ),
-    ] = None,
-) -> Views:
+        examples=["jobmatch.citizens:1:42"],
+        max_length=MAX_POSITIONS_LENGTH,
+    ),
+]
+
+
+async def current_views(request: Request, min_position: MinPosition = None) -> Views:
     """The views of the active keyspace; with `min_position`, once they hold that event.
 
     The keyspace is resolved once per request, so a request never mixes views from before
@@ -74,7 +74,18 @@ async def current_views(
     return views
 
 
+async def first_read_views(
+    request: Request, min_position: MinPosition = None
+) -> Views | Unresolved:
+    """As `current_views`, but without `min_position` the keyspace is left to the request's
+    first read, which resolves it in the same round trip (`reads.read`)."""
+    if min_position is None:
+        return Unresolved(request.app.state.redis)
+    return await current_views(request, min_position)
+
+
 ViewsDep = Annotated[Views, Depends(current_views)]
+FirstReadDep = Annotated[Views | Unresolved, Depends(first_read_views)]
 router = APIRouter(prefix="/v1", tags=["queries"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
@@ -109,11 +120,18 @@ async def _in_tenant(
 ) -> dict[str, Any]:
     """The object's status and municipality; 404 when it is missing or of another tenant."""
     fields = await queries.fields(v, key, ("status", "municipality_code"))
+    _admit(request, who, fields, kind, ident)
+    return fields
+
+
+def _admit(
+    request: Request, who: Principal, fields: Mapping[str, Any] | None, kind: str, ident: str
+) -> None:
+    """404 unless the object exists (`fields` read from its view) in the caller's tenant."""
     if not fields:
         raise _not_found(kind, ident)
     if not who.in_municipality(fields.get("municipality_code")):
         raise hidden(request, who, kind, ident)
-    return fields
 
 
 def _municipality_readable(request: Request, who: Principal, code: str) -> None:
@@ -128,12 +146,10 @@ def _municipality_readable(request: Request, who: Principal, code: str) -> None:
     "/job-orders/{job_order_id}", summary="A job order with its status", responses=RESPONSES
 )
 async def get_job_order(
-    job_order_id: IdPath, request: Request, v: ViewsDep, who: OrderReader
+    job_order_id: IdPath, request: Request, v: FirstReadDep, who: OrderReader
 ) -> Response:
-    await _in_tenant(request, v, who, keys.job_order(job_order_id), "job order", job_order_id)
     doc = await queries.job_order(v, job_order_id)
-    if doc is None:
-        raise _not_found("job order", job_order_id)
+    _admit(request, who, doc, "job order", job_order_id)
     return conditional(request, doc)
 
 
@@ -166,7 +182,7 @@ def suggestion_statuses(raw: str) -> tuple[str, ...]:
 async def get_suggestions(
     job_order_id: IdPath,
     request: Request,
-    v: ViewsDep,
+    v: FirstReadDep,
     who: OrderReader,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     status: Annotated[
@@ -185,18 +201,21 @@ async def get_suggestions(
     `review` (the furthest decision as recorded: accepted, rejected, presented, interview,
     hired, declined, placed) and `retraction_reason`. `rank` counts the listed ones."""
     statuses = suggestion_statuses(status)
-    order = await _in_tenant(
-        request, v, who, keys.job_order(job_order_id), "job order", job_order_id
+    found = await queries.job_order_suggestions(
+        v,
+        job_order_id,
+        limit,
+        statuses,
+        admit=lambda order: _admit(request, who, order, "job order", job_order_id),
     )
-    total, page = await queries.job_order_suggestions(v, job_order_id, limit, statuses)
-    audit_citizens(request, _citizens_in(page))
+    audit_citizens(request, found.citizens)
     head = {
         "job_order_id": job_order_id,
-        "status": order["status"],
+        "status": found.order["status"],
         "shown": list(statuses),
-        "total": total,
+        "total": found.total,
     }
-    return conditional_raw(request, head, "suggestions", page)
+    return conditional_raw(request, head, "suggestions", found.page)
 
 
 @router.get(
@@ -205,12 +224,10 @@ async def get_suggestions(
     responses=RESPONSES,
 )
 async def get_citizen(
-    citizen_id: IdPath, request: Request, v: ViewsDep, who: CitizenReader
+    citizen_id: IdPath, request: Request, v: FirstReadDep, who: CitizenReader
 ) -> Response:
-    await _in_tenant(request, v, who, keys.citizen(citizen_id), "citizen", citizen_id)
     doc = await queries.citizen(v, citizen_id)
-    if doc is None:
-        raise _not_found("citizen", citizen_id)
+    _admit(request, who, doc, "citizen", citizen_id)
     return conditional(request, doc)
 
 

@@ -13,8 +13,8 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import orjson
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
 
 Position = tuple[str, int, int]
 
@@ -51,9 +51,13 @@ async def wait_until(
     return True
 
 
+def encoded(body: Any) -> bytes:
+    """The answer's bytes: keys sorted, so equal documents give equal bytes and ETags."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
+
+
 def etag_of(body: Any) -> str:
-    raw = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()
-    return _tag(raw)
+    return _tag(encoded(body))
 
 
 def _tag(raw: bytes) -> str:
@@ -66,11 +70,13 @@ def _unchanged(request: Request, tag: str) -> bool:
 
 
 def conditional(request: Request, body: Any) -> Response:
-    """200 with an ETag, or 304 when the client already holds this version."""
-    tag = etag_of(body)
+    """200 with an ETag, or 304 when the client already holds this version. The body is
+    serialised once, for the tag and the answer alike."""
+    raw = encoded(body)
+    tag = _tag(raw)
     if _unchanged(request, tag):
         return Response(status_code=304, headers={"ETag": tag})
-    return JSONResponse(body, headers={"ETag": tag})
+    return Response(raw, media_type="application/json", headers={"ETag": tag})
 
 
 def conditional_raw(

@@ -16,7 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.profiles.queries import text
+from services.projection.store import text
 
 POINTER = "jm:views:active"
 # The keyspace in use before any rebuild (and the one a fresh install starts with).

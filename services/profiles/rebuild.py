@@ -39,7 +39,7 @@ from services.profiles import keyspace
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.projections.views import erase
-from services.profiles.queries import text
+from services.profiles.reads import text
 from services.projection.projector import Projector
 from services.projection.store import VIEWS, TopicPartitionKey, ViewStore, marker_key
 

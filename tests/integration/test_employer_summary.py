@@ -36,7 +36,8 @@ from schemas.placements import (
 from services.profiles import keyspace, queries
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
-from services.profiles.queries import Views, employer, job_order, text
+from services.profiles.queries import employer, job_order
+from services.profiles.reads import Views, text
 from services.profiles.rebuild import _erase_again, rebuild
 from services.projection.writes import coalesce
 from tests.conftest import Issuer

@@ -20,7 +20,7 @@ from schemas.envelope import Actor, Event, EventPayload
 from schemas.topics import CITIZENS, DEAD_LETTER
 from services.common.kafka import make_producer
 from services.profiles import queries
-from services.profiles.queries import Views
+from services.profiles.reads import Views
 from services.projection.projector import Projector
 from services.projection.store import ViewStore
 from services.projection.writes import (

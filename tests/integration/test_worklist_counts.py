@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from schemas.placements import PlacementSuggested
 from services.profiles.projections import keys
 from services.profiles.projections.views import PROGRAMMES, project
-from services.profiles.queries import Views, worklist_counts
+from services.profiles.queries import worklist_counts
+from services.profiles.reads import Views
 from services.projection.writes import coalesce
 from tests.integration.conftest import MUNICIPALITY
 from tests.integration.test_worklist_filters import MUNI, _events

@@ -18,7 +18,8 @@ from schemas.envelope import SYSTEM_MATCHING, Event
 from schemas.placements import PlacementSuggested, Reason
 from services.profiles.projections import keys
 from services.profiles.projections.views import project
-from services.profiles.queries import Views, worklist
+from services.profiles.queries import worklist
+from services.profiles.reads import Views
 from services.projection.writes import coalesce
 
 MUNI = "0751"

@@ -98,8 +98,13 @@ EXAMPLES = REPO / "services" / "demo" / "examples"
 MUNICIPALITY = "0751"  # the example cards and orders are all in Aarhus
 GOAL_P99_RATIO = 1.10
 RATE_LIMIT = {"AUTH_RATE_PER_MINUTE": "600000", "AUTH_RATE_BURST": "100000"}
-OPERATIONS = ("command", "suggestions", "citizen")
-SERVICE_OF = {"command": "events", "suggestions": "profiles", "citizen": "profiles"}
+OPERATIONS = ("command", "order", "suggestions", "citizen")
+SERVICE_OF = {
+    "command": "events",
+    "order": "profiles",
+    "suggestions": "profiles",
+    "citizen": "profiles",
+}
 WORKLOADS = ("users", "fresh")
 VARIANTS = ("verified", "unverified")
 JWKS_PATH = "/.well-known/jwks.json"
@@ -400,6 +405,10 @@ async def check_answers(pair: Pair, variant: str, seeded: Seeded, token: str) ->
         doc = r.json() if r.status_code == 200 else {}
         if doc.get("total") != seeded.suggestions // len(seeded.orders):
             problems.append(f"{variant} suggestions: {r.status_code} {r.text[:200]}")
+        r = await client.get(f"/v1/job-orders/{order_id}")
+        doc = r.json() if r.status_code == 200 else {}
+        if doc.get("order", {}).get("job_order_id") != order_id:
+            problems.append(f"{variant} order: {r.status_code} {r.text[:200]}")
         r = await client.get(f"/v1/citizens/{citizen_id}")
         doc = r.json() if r.status_code == 200 else {}
         if (
@@ -503,6 +512,8 @@ def target(
         paths = [
             f"/v1/job-orders/{rng.choice(seeded.orders)}/suggestions?limit=20" for _ in range(n)
         ]
+    elif operation == "order":
+        paths = [f"/v1/job-orders/{rng.choice(seeded.orders)}" for _ in range(n)]
     else:
         paths = [f"/v1/citizens/{rng.choice(seeded.citizens)}" for _ in range(n)]
     return common.Target(operation, base_url, paths, headers=headers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,14 +22,14 @@ def _decode(raw: Mapping[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field, value in raw.items():
         try:
-            out[text(field)] = json.loads(value)
-        except json.JSONDecodeError:
+            out[text(field)] = orjson.loads(value)
+        except orjson.JSONDecodeError:
             out[text(field)] = text(value)
     return out
 
 
 def _ranked(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
-    docs = [json.loads(v) for v in raw.values()]
+    docs = [orjson.loads(v) for v in raw.values()]
     # Best first; ties by citizen id so every reader sees the same order.
     docs.sort(key=lambda d: (-d["score"], d["citizen_id"], d["job_order_id"]))
     for rank, doc in enumerate(docs, start=1):
@@ -64,7 +63,7 @@ async def job_order(source: Views | Unresolved, job_order_id: str) -> dict[str, 
 async def fields(v: Views, key: str, names: tuple[str, ...]) -> dict[str, Any]:
     """Some fields of a view (one read); empty when the view does not exist."""
     raw = await v.hmget(key, list(names))
-    return {n: json.loads(r) for n, r in zip(names, raw, strict=True) if r is not None}
+    return {n: orjson.loads(r) for n, r in zip(names, raw, strict=True) if r is not None}
 
 
 # The statuses a suggestion list shows, and what each review fact makes of a suggestion:
@@ -95,9 +94,9 @@ class SuggestionStatus:
     def json_tail(self) -> bytes:
         """The fields as the end of a JSON object (`, "status": ...}`)."""
         return b', "status": %s, "review": %s, "retraction_reason": %s}' % (
-            json.dumps(self.status).encode(),
-            json.dumps(self.review).encode(),
-            json.dumps(self.retraction_reason).encode(),
+            orjson.dumps(self.status),
+            orjson.dumps(self.review),
+            orjson.dumps(self.retraction_reason),
         )
 
 
@@ -155,7 +154,7 @@ async def job_order_suggestions(
         ],
     )
     fields = {
-        n: json.loads(r)
+        n: orjson.loads(r)
         for n, r in zip(("status", "municipality_code"), order, strict=True)
         if r is not None
     }
@@ -213,7 +212,7 @@ def _latest(raw: Mapping[Any, Any], other: str) -> list[dict[str, Any]]:
     by: dict[str, list[dict[str, Any]]] = {}
     for field, value in raw.items():
         who = text(field).rsplit(":", 1)[0]
-        by.setdefault(who, []).append(json.loads(value))
+        by.setdefault(who, []).append(orjson.loads(value))
     out = []
     for who, docs in sorted(by.items()):
         docs.sort(key=lambda d: d["at"])
@@ -228,7 +227,7 @@ def _placements(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
     items = sorted(raw.items(), key=lambda item: text(item[0]).partition(":")[2] != "started")
     for field, value in items:
         pid, _, kind = text(field).partition(":")
-        doc = json.loads(value)
+        doc = orjson.loads(value)
         entry = merged.setdefault(pid, {"placement_id": pid, "follow_ups": []})
         if kind == "started":
             entry.update({k: v for k, v in doc.items() if k not in ("at", "actor", "event_type")})
@@ -244,14 +243,14 @@ def _placements(raw: Mapping[Any, Any]) -> list[dict[str, Any]]:
 
 
 async def reports(v: Views, kind: str) -> list[dict[str, Any]]:
-    docs = [json.loads(v) for v in (await v.hgetall(keys.reports(kind))).values()]
+    docs = [orjson.loads(v) for v in (await v.hgetall(keys.reports(kind))).values()]
     return sorted(docs, key=lambda d: d["reported_at"], reverse=True)
 
 
 async def timeline(v: Views, key: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
     """Newest first, one page (one round trip: a connection of the pool held once)."""
     total, raw = await v.page(key, offset, limit)
-    return total, [json.loads(text(entry)) for entry in raw]
+    return total, [orjson.loads(text(entry)) for entry in raw]
 
 
 async def worklist(
@@ -469,7 +468,7 @@ async def employer_exists(v: Views, cvr: str) -> bool:
         return True
     for job_order_id in await v.hkeys(keys.employer_orders(cvr)):
         (owner,) = await v.hmget(keys.job_order(job_order_id), ["employer_cvr"])
-        if owner is not None and json.loads(owner) == cvr:
+        if owner is not None and orjson.loads(owner) == cvr:
             return True
     return False
 
@@ -478,7 +477,7 @@ async def employer_candidates(v: Views, cvr: str, job_order_id: str | None) -> l
     """Only the candidates presented to this employer, each with only the card fields the
     citizen's consent for this employer shares (none once it is withdrawn)."""
     presented = [
-        json.loads(doc) for doc in (await v.hgetall(keys.employer_candidates(cvr))).values()
+        orjson.loads(doc) for doc in (await v.hgetall(keys.employer_candidates(cvr))).values()
     ]
     reviews_of: dict[str, dict[str, dict[str, Any]]] = {}
     out = []

@@ -22,27 +22,32 @@ orders); then PlacementSuggested for every order, produced straight to the log.
 
 Operations, each open loop at fixed rates (request i is sent at t0 + i/rate whatever the
 answers do; latency counts from that scheduled time, so queueing is not hidden). Queries run
-at 500/s (the issue's rate) and 150/s, commands at 100/s by default: on this 2-core machine
-neither service keeps up with 500/s even without verification (the profiles service
-saturates at ~300 queries/s, the events service at ~250 commands/s), and a saturated
-service only measures its queue, so the lower rates are where the cost of verification shows:
+at 500/s (the issue's rate) and 150/s, commands at 100/s by default: a command costs the
+events service ~4 ms of CPU, so 500 a second is more than this 2-core machine has (and a
+saturated service only measures its queue); the profiles service serves ~1000 order reads
+a second, ~450 citizens and ~200 suggestion pages (bench/auth.md):
 
 * command: `POST /v1/citizens/{id}/availability` on the events service (202 once the broker
   acknowledged the event), citizens taken round robin so two commands never race;
+* order: `GET /v1/job-orders/{id}` on the profiles service (no personal data: no audit
+  record);
 * suggestions: `GET /v1/job-orders/{id}/suggestions?limit=20` on the profiles service;
 * citizen: `GET /v1/citizens/{id}` on the profiles service.
 
-Two workloads per operation: **users**, each request signed by a random one of 200
+Three workloads per operation: **users**, each request signed by a random one of 200
 consultants (tokens minted just before, so every token is verified once on first use and
-remembered after: ~200 first uses among rate x duration requests), and **fresh**, every
+remembered after: ~200 first uses among rate x duration requests, most in its first
+second), **steady**, the same but with the run's own tokens in its warm-up (each verified
+before the measured seconds: signed-in people between token renewals), and **fresh**, every
 request with its own never-seen token (pre-minted): the worst case, a verification each.
 Each (operation, rate, workload) runs `--rounds` times per variant, alternating which variant
 goes first; the figures pool the rounds. The warm-up before each run uses other users'
-tokens. The machine is shared: before each run the bench waits until other processes are
-quiet (`--quiet`), and a run during which they took more than `--noisy` of a core is run
-again (with new tokens). Also reported: `Authenticator.authenticate` alone in the bench
-process (CPU per call for a never-seen, a remembered and an unverified token), and how often
-the issuer's key set was fetched during each run (from the issuer's access log).
+tokens (*steady*: the run's own). The machine is shared: before each run the bench waits
+until other processes are quiet (`--quiet`), and a run during which they took more than
+`--noisy` of a core is run again (with new tokens). Also reported:
+`Authenticator.authenticate` alone in the bench process (CPU per call for a never-seen, a
+remembered and an unverified token), and how often the issuer's key set was fetched during
+each run (from the issuer's access log).
 
 Run from the repo root:  .venv/bin/python bench/auth.py [--rates 500,150] [--duration 8] ...
 About 12 minutes with the defaults; the figures also go to bench/results/auth.json.
@@ -105,7 +110,7 @@ SERVICE_OF = {
     "suggestions": "profiles",
     "citizen": "profiles",
 }
-WORKLOADS = ("users", "fresh")
+WORKLOADS = ("steady", "users", "fresh")
 VARIANTS = ("verified", "unverified")
 JWKS_PATH = "/.well-known/jwks.json"
 AVAILABILITY = json.dumps({"available": True, "hours_per_week": 30}).encode()
@@ -130,6 +135,7 @@ class Options:
     connections: int
     drain: float
     operations: tuple[str, ...]
+    workloads: tuple[str, ...]
     seed: int
     json_path: Path | None
     keep_home: bool
@@ -174,6 +180,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         default=",".join(OPERATIONS),
         help=f"comma-separated subset of {','.join(OPERATIONS)}",
     )
+    p.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated subset of {','.join(WORKLOADS)}",
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed of the ids and the users")
     p.add_argument(
         "--quiet",
@@ -205,6 +216,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     unknown = set(ops) - set(OPERATIONS)
     if unknown or not ops:
         p.error(f"unknown operations {sorted(unknown)}")
+    loads = tuple(w.strip() for w in a.workloads.split(",") if w.strip())
+    if set(loads) - set(WORKLOADS) or not loads:
+        p.error(f"unknown workloads {sorted(set(loads) - set(WORKLOADS))}")
     if min(a.duration, a.rounds, a.users, a.connections, *a.rates, *a.command_rates) <= 0:
         p.error("rates, --duration, --rounds, --users and --connections must be positive")
     if not a.rates or not a.command_rates:
@@ -228,6 +242,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         connections=a.connections,
         drain=max(0.0, a.drain),
         operations=tuple(o for o in OPERATIONS if o in ops),
+        workloads=tuple(w for w in WORKLOADS if w in loads),
         seed=a.seed,
         json_path=None if str(a.json) == "-" else a.json,
         keep_home=a.keep_home,
@@ -519,8 +534,21 @@ def target(
     return common.Target(operation, base_url, paths, headers=headers)
 
 
+def warmup_headers(
+    case: Case, measured: list[dict[str, str]], the_plan: Plan
+) -> list[dict[str, str]]:
+    """The warm-up's tokens: for *steady* the run's own (each verified once in the warm-up,
+    so the measured requests carry tokens the service remembers, as a signed-in user's
+    requests do for the token's lifetime); else other users'."""
+    if case.workload != "steady":
+        return the_plan.warmup[case.operation]
+    distinct = list({h["Authorization"]: h for h in measured}.values())
+    n = len(the_plan.warmup[case.operation])
+    return [distinct[i % len(distinct)] for i in range(max(n, len(distinct)))]
+
+
 def cases(opts: Options, operation: str) -> list[Case]:
-    return [Case(operation, r, w) for r in opts.rates_of(operation) for w in WORKLOADS]
+    return [Case(operation, r, w) for r in opts.rates_of(operation) for w in opts.workloads]
 
 
 @dataclass
@@ -541,7 +569,7 @@ class Plan:
         users = self.opts.users
         extra = common.JSON_BODY if case.operation == "command" else {}
         n = max(1, round(case.rate * self.opts.duration))
-        if case.workload == "users":
+        if case.workload in ("steady", "users"):
             headers = headers_of_users(self.minter, users, n, self.rng, "user", extra)
             self.tokens += users
         else:
@@ -585,7 +613,7 @@ async def measure_operation(
                 url = pair.url(variant)
                 # The same requests in the same order for both variants.
                 measured = target(operation, url, seeded, headers, random.Random(path_seed))
-                warm = target(operation, url, seeded, the_plan.warmup[operation], rng)
+                warm = target(operation, url, seeded, warmup_headers(case, headers, the_plan), rng)
                 pids = {"service": pair.procs[variant].popen.pid, **stores}
                 pids["bench"] = os.getpid()
                 for attempt in range(opts.repeats + 1):
@@ -593,6 +621,9 @@ async def measure_operation(
                         # The first attempt's tokens are remembered now: new ones, same paths.
                         again = the_plan.headers(case)
                         measured = target(operation, url, seeded, again, random.Random(path_seed))
+                        warm = target(
+                            operation, url, seeded, warmup_headers(case, again, the_plan), rng
+                        )
                     others, waited = await common.wait_quiet(ours, opts.quiet, opts.quiet_wait)
                     common.progress(
                         f"load: {case}, round {r + 1}, {variant} (others {others:.0%} of a "

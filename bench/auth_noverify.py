@@ -1,8 +1,8 @@
 """Bench-only launcher: the events or profiles service without token verification.
 
 The app is built by the service's own composition root (`bootstrap()`: same settings from
-the environment, same logging, same gate, access rules and routes) and served by uvicorn
-with the arguments of the service's `run()`. The one change: the authenticator's
+the environment, same logging, same gate, access rules and routes) and served by the
+service's own `serve()` (uvicorn with the same arguments). The one change: the authenticator's
 `verifier.verify` is replaced by a coroutine that returns a fixed Principal without looking
 at the token, so a request still needs an `Authorization: Bearer …` header, still passes
 the rate limiter and the access rules, and still acts as a consultant of one municipality,
@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable without the editable install too
     sys.path.insert(0, str(REPO))
 
-import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from services.auth.authenticator import Authenticator  # noqa: E402
 from services.auth.principal import Principal  # noqa: E402
+from services.common.serve import serve  # noqa: E402
 
 SUBJECT = "bench-unverified"
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         expires_at=time.time() + 24 * 3600,
     )
     skip_verification(app.state.authenticator, principal)
-    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+    serve(app, host, port)
     return 0
 
 

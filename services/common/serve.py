@@ -14,6 +14,7 @@ a container runtime's default grace period): DRAIN_S leaves the lifespan the res
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +32,10 @@ STARTUP_FAILURE = 3
 
 
 class _Server(uvicorn.Server):
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        freeze_startup_objects()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         with super().capture_signals():
@@ -39,6 +44,15 @@ class _Server(uvicorn.Server):
             finally:
                 # Shut down as the signal asked: do not die of it afterwards.
                 self._captured_signals.clear()
+
+
+def freeze_startup_objects() -> None:
+    """Leave what the service built at startup (modules, reference data, the app: ~180,000
+    objects) out of the garbage collector's full collections. A full collection over them
+    took ~130 ms, an answer held up that long now and then: the p99 of a 500/s load at
+    ~1 ms a request (bench/auth.md)."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve(app: Any, host: str, port: int, drain_s: int = DRAIN_S) -> None:

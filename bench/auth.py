@@ -50,7 +50,7 @@ remembered and an unverified token), and how often the issuer's key set was fetc
 each run (from the issuer's access log).
 
 Run from the repo root:  .venv/bin/python bench/auth.py [--rates 500,150] [--duration 8] ...
-About 12 minutes with the defaults; the figures also go to bench/results/auth.json.
+About 25 minutes with the defaults; the figures also go to bench/results/auth.json.
 See bench/auth.md for the method and the figures.
 """
 

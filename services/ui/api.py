@@ -53,7 +53,7 @@ class Api:
                 detail = response.text[:500]
             log.info(
                 "api refused",
-                extra={"service": service, "path": path, "status": response.status_code},
+                extra={"api": service, "path": path, "status": response.status_code},
             )
             raise ApiError(
                 response.status_code, detail, service, response.headers.get("Retry-After")

@@ -198,7 +198,13 @@ def install_error_pages(app: FastAPI) -> None:
             return await sign_in(request, SignInRequired(expired=True))
         if exc.status in (404, 403):
             return page(request, exc.status, str(exc.status))
-        if exc.status in (429, 503, 504):
+        if exc.status == 429:
+            # The person's own pace (the API's limit per caller): say so, and when to retry.
+            limited = page(request, 429, "429")
+            if exc.retry_after:
+                limited.headers["Retry-After"] = exc.retry_after
+            return limited
+        if exc.status in (503, 504):
             return page(request, 503, "503")
         log.error("api error on a page", extra={"error": str(exc)})
         return page(request, 500, "500")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import tempfile
 from collections.abc import AsyncIterator
@@ -26,6 +27,26 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
+
+
+def redis_on_db(redis_url: str, db: int) -> Redis:
+    """A client of the session's Redis on logical database `db`: for tests that move the
+    keyspace pointer, which the session's services (database 0) follow."""
+    return Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{db}")
+
+
+@contextlib.asynccontextmanager
+async def consultant_client(
+    app: FastAPI, issuer: Issuer, base_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an in-process service, signed in as a consultant of MUNICIPALITY (send
+    other headers to be someone else)."""
+    consultant = issuer.bearer("consultant", "kons-7", municipality=MUNICIPALITY, minutes=600)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url=base_url, headers=consultant
+    ) as client:
+        yield client
 
 
 @functools.cache
@@ -69,11 +90,7 @@ async def caught_up(app: FastAPI, timeout_s: float = 30.0) -> None:
 async def events_api(events_app: FastAPI, issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the events service signed in as a consultant of Aarhus (send other
     headers to be someone else)."""
-    consultant = issuer.bearer("consultant", "kons-7", municipality=MUNICIPALITY, minutes=600)
-    transport = httpx.ASGITransport(app=events_app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://events", headers=consultant
-    ) as client:
+    async with consultant_client(events_app, issuer, "http://events") as client:
         yield client
 
 
@@ -92,9 +109,5 @@ async def profiles_app(broker: str, redis_url: str, issuer: Issuer) -> AsyncIter
 @pytest.fixture
 async def profiles(profiles_app: FastAPI, issuer: Issuer) -> AsyncIterator[httpx.AsyncClient]:
     """The profiles API as a consultant of MUNICIPALITY."""
-    consultant = issuer.bearer("consultant", "kons-7", municipality=MUNICIPALITY, minutes=600)
-    transport = httpx.ASGITransport(app=profiles_app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://profiles", headers=consultant
-    ) as client:
+    async with consultant_client(profiles_app, issuer, "http://profiles") as client:
         yield client

@@ -41,6 +41,7 @@ from services.profiles.reads import Views, text
 from services.profiles.rebuild import _erase_again, rebuild
 from services.projection.writes import coalesce
 from tests.conftest import Issuer
+from tests.integration.conftest import redis_on_db
 from tests.integration.kafka_helpers import produce_events
 from tests.integration.workflow_helpers import Case, until
 
@@ -345,7 +346,7 @@ async def test_a_rebuild_from_the_log_writes_the_summaries(
     world = World(lager, seed=14, orders=20)
     await produce_events(broker, world.events)
     # A db of its own: the rebuild moves that db's pointer to the active keyspace.
-    redis = Redis.from_url(redis_url.rsplit("/", 1)[0] + "/12")
+    redis = redis_on_db(redis_url, 12)
     incremental = f"test-employer-{uuid.uuid4().hex[:8]}:"
     try:
         await apply(redis, incremental, world.events, ProfileProjection())

@@ -15,13 +15,14 @@ from redis.asyncio import Redis
 
 from services.profiles import keyspace
 from services.profiles.reads import Command, Unresolved, Views, read
+from tests.integration.conftest import redis_on_db
 
 DB = 9
 
 
 @pytest.fixture
 async def db(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{DB}")
+    client = redis_on_db(redis_url, DB)
     await client.flushdb()
     yield client
     await client.flushdb()

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
-from redis.asyncio import Redis
 
 from schemas.citizens import CompetenceCard, CompetenceCardRegistered, ErasureRequested
 from schemas.envelope import SYSTEM_MATCHING, Actor, Event, EventPayload
@@ -18,6 +17,7 @@ from services.profiles import keyspace
 from services.profiles.projections import keys
 from services.profiles.rebuild import log_ends, rebuild
 from services.projection.store import ViewStore
+from tests.integration.conftest import redis_on_db
 from tests.integration.kafka_helpers import produce_events
 
 
@@ -64,7 +64,7 @@ async def test_a_parallel_rebuild_replays_every_partition_and_keeps_erasures(
     )
 
     # A db of its own: the rebuild moves that db's pointer to the active keyspace.
-    redis = Redis.from_url(redis_url.rsplit("/", 1)[0] + "/11")
+    redis = redis_on_db(redis_url, 11)
     try:
         report = await rebuild(broker, redis, workers=64, grace_s=0)
         busy = {tp for tp, end in (await log_ends(broker)).items() if end > 0}

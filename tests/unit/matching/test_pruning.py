@@ -5,16 +5,11 @@ exclusions and minimum scores, for the shipped model and for models with negativ
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
 import math
 
 import numpy as np
 import pytest
 
-from schemas.citizens import CompetenceCard
-from schemas.jobs import JobOrder
-from services.demo.synthetic import generate
 from services.matching.domain.features import CardProfile, OrderProfile, card_profile, order_profile
 from services.matching.domain.learned import LearnedScorer
 from services.matching.domain.pair_features import FEATURES
@@ -23,7 +18,7 @@ from services.matching.domain.vectorized import CardIndex, OrderIndex, pruning, 
 from services.matching.linking import TaxonomyLinker, distance_km, skills_of
 from services.matching.model.linear import LinearModel
 from services.matching.model.registry import SHIPPED, Registry
-from tests.unit.matching.test_vectorized import EXAMPLES, _vary, _vary_order
+from tests.unit.matching.test_vectorized import _vary, _vary_order, base_pool
 
 KS = (1, 3, 10, 40, 10_000)  # 10,000: more than there are cards
 
@@ -81,14 +76,7 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def pool(linker: TaxonomyLinker) -> tuple[CardIndex, list[CardProfile], list[OrderProfile]]:
-    history = generate(60, 12, seed=5, start=dt.date(2025, 1, 1), months=3)
-    examples = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]
-    base_cards = history.cards + [
-        CompetenceCard.model_validate(d) for d in examples if "citizen_id" in d
-    ]
-    base_orders = history.orders + [
-        JobOrder.model_validate(d) for d in examples if "job_order_id" in d
-    ]
+    base_cards, base_orders = base_pool(5)
     rng = np.random.default_rng(17)
     raw = list(base_cards) + [_vary(base_cards[i % len(base_cards)], i, rng) for i in range(400)]
     # Identical cards under other ids tie exactly: before and after the originals by id.

@@ -145,16 +145,20 @@ def _vary_order(order: JobOrder, i: int, rng: np.random.Generator) -> JobOrder:
     )
 
 
-@pytest.fixture(scope="module")
-def data(linker: TaxonomyLinker) -> tuple[list[CardProfile], list[OrderProfile]]:
-    history = generate(60, 12, seed=3, start=dt.date(2025, 1, 1), months=3)
+def base_pool(seed: int) -> tuple[list[CompetenceCard], list[JobOrder]]:
+    """A synthetic history's cards and orders plus the contract examples."""
+    history = generate(60, 12, seed=seed, start=dt.date(2025, 1, 1), months=3)
     examples = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]
-    base_cards = history.cards + [
+    cards = history.cards + [
         CompetenceCard.model_validate(d) for d in examples if "citizen_id" in d
     ]
-    base_orders = history.orders + [
-        JobOrder.model_validate(d) for d in examples if "job_order_id" in d
-    ]
+    orders = history.orders + [JobOrder.model_validate(d) for d in examples if "job_order_id" in d]
+    return cards, orders
+
+
+@pytest.fixture(scope="module")
+def data(linker: TaxonomyLinker) -> tuple[list[CardProfile], list[OrderProfile]]:
+    base_cards, base_orders = base_pool(3)
     rng = np.random.default_rng(7)
     cards = list(base_cards)
     cards += [_vary(base_cards[i % len(base_cards)], i, rng) for i in range(240)]

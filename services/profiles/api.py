@@ -119,7 +119,7 @@ async def _in_tenant(
     request: Request, v: Views, who: Principal, key: str, kind: str, ident: str
 ) -> dict[str, Any]:
     """The object's status and municipality; 404 when it is missing or of another tenant."""
-    fields = await queries.fields(v, key, ("status", "municipality_code"))
+    fields = await queries.fields(v, key, queries.TENANCY)
     _admit(request, who, fields, kind, ident)
     return fields
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,9 +60,17 @@ async def job_order(source: Views | Unresolved, job_order_id: str) -> dict[str, 
     return doc
 
 
+# What decides whether a caller may see an object: whether it exists, and its tenant.
+TENANCY = ("status", "municipality_code")
+
+
 async def fields(v: Views, key: str, names: tuple[str, ...]) -> dict[str, Any]:
     """Some fields of a view (one read); empty when the view does not exist."""
-    raw = await v.hmget(key, list(names))
+    return _named(names, await v.hmget(key, list(names)))
+
+
+def _named(names: Sequence[str], raw: Sequence[Any]) -> dict[str, Any]:
+    """An HMGET's reply by field name, decoded; fields the view lacks left out."""
     return {n: orjson.loads(r) for n, r in zip(names, raw, strict=True) if r is not None}
 
 
@@ -148,16 +156,12 @@ async def job_order_suggestions(
     v, (order, ranked, facts) = await read(
         source,
         [
-            ("HMGET", keys.job_order(job_order_id), "status", "municipality_code"),
+            ("HMGET", keys.job_order(job_order_id), *TENANCY),
             ("ZRANGE", keys.order_ranking(job_order_id), 0, -1, "WITHSCORES"),
             ("HGETALL", keys.order_suggestion_status(job_order_id)),
         ],
     )
-    fields = {
-        n: orjson.loads(r)
-        for n, r in zip(("status", "municipality_code"), order, strict=True)
-        if r is not None
-    }
+    fields = _named(TENANCY, order)
     admit(fields)
     scored = [(text(member), float(score)) for member, score in ranked]
     of = statuses_of(facts, (cid for cid, _ in scored))

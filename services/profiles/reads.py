@@ -153,15 +153,6 @@ class Views:
         raw: dict[Any, Any] = await self.redis.hgetall(self.prefix + key)
         return raw
 
-    async def hgetall_many(self, names: Sequence[str]) -> list[dict[Any, Any]]:
-        """HGETALL of each key, in one round trip: a request holds a pooled connection
-        once, not once per key (what keeps a burst of queries inside the pool)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in names:
-                pipe.hgetall(self.prefix + key)
-            replies: list[dict[Any, Any]] = await pipe.execute()
-        return replies
-
     async def zcard(self, key: str) -> int:
         return int(await self.redis.zcard(self.prefix + key))
 

@@ -15,7 +15,8 @@ from services.profiles.followups import open_follow_ups
 from services.profiles.kpis import collect, monthly, months_between
 from services.profiles.projections import keys
 from services.profiles.projections.views import PROGRAMMES
-from services.profiles.reads import Unresolved, Views, read, text
+from services.profiles.reads import Unresolved, Views, read
+from services.projection.store import text
 
 
 def _decode(raw: Mapping[Any, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from services.profiles import keyspace
 from services.profiles.projections import keys
+from services.projection.store import text
 
 # KEYS: the ranked worklist (sorted set), its filter fields (hash: "score\tpostal\turi"),
 # its documents (hash). ARGV: minimum score, postal prefix ("" for any), occupation URI,
@@ -136,10 +137,6 @@ return out
 """
 READABLE = frozenset({"HGETALL", "HMGET", "ZRANGE", "ZCARD"})
 Command = tuple[Any, ...]
-
-
-def text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)

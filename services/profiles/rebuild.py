@@ -39,9 +39,8 @@ from services.profiles import keyspace
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.projections.views import erase
-from services.profiles.reads import text
 from services.projection.projector import Projector
-from services.projection.store import VIEWS, TopicPartitionKey, ViewStore, marker_key
+from services.projection.store import VIEWS, TopicPartitionKey, ViewStore, marker_key, text
 
 LOCK_TTL_S = 6 * 3600
 MAX_WORKERS = 8

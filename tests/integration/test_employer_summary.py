@@ -37,8 +37,9 @@ from services.profiles import keyspace, queries
 from services.profiles.projections import keys
 from services.profiles.projections.guarded import ProfileProjection
 from services.profiles.queries import employer, job_order
-from services.profiles.reads import Views, text
+from services.profiles.reads import Views
 from services.profiles.rebuild import _erase_again, rebuild
+from services.projection.store import text
 from services.projection.writes import coalesce
 from tests.conftest import Issuer
 from tests.integration.conftest import redis_on_db
